@@ -1,0 +1,139 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { IrcTestClient } from './irc-client';
+import { freePort, portAccepts } from './ports';
+import { pollUntil, spawnLogged, type ManagedProcess } from './proc';
+
+export const INSPIRCD_BINARY = process.env.INSPIRCD_BINARY ?? '/usr/sbin/inspircd';
+
+/**
+ * Modules loaded besides the core. Names are the file names in the package's module
+ * directory (/usr/lib/inspircd/modules/m_NAME.so) without "m_" and ".so". The IRCv3
+ * ones give CAP LS 302 message-tags, echo-message, labeled-response, batch,
+ * server-time, account-tag, extended-join, chghost, setname and client-only tags.
+ */
+export const INSPIRCD_MODULES = [
+  'cap',
+  'ircv3',
+  'ircv3_accounttag',
+  'ircv3_batch',
+  'ircv3_capnotify',
+  'ircv3_chghost',
+  'ircv3_ctctags',
+  'ircv3_echomessage',
+  'ircv3_invitenotify',
+  'ircv3_labeledresponse',
+  'ircv3_msgid',
+  'ircv3_servertime',
+  'setname',
+  'namesx',
+  'uhnames',
+  'botmode',
+  'monitor',
+  'deaf',
+];
+
+export interface InspircdHandle {
+  port: number;
+  serverName: string;
+  pid: number;
+  logPath: string;
+  configPath: string;
+  stop(): Promise<void>;
+  tail(lines?: number): string;
+}
+
+export interface InspircdOptions {
+  port?: number;
+  /** 'ascii' (default) or 'rfc1459' to test nick/channel folding. */
+  casemapping?: 'ascii' | 'rfc1459';
+  /** Extra raw config text appended at the end (e.g. links for services). */
+  extraConfig?: string;
+  extraModules?: string[];
+}
+
+const LIMIT = 5000;
+
+export function inspircdConfig(dir: string, port: number, opts: InspircdOptions = {}): string {
+  const modules = [...INSPIRCD_MODULES, ...(opts.extraModules ?? [])];
+  return `# Written by the matrix-irc-bridge e2e harness. Loopback only.
+<server name="irc.e2e.test" description="matrix-irc-bridge e2e" network="E2ENet">
+<admin name="e2e" nick="e2e" email="e2e@localhost">
+<bind address="127.0.0.1" port="${port}" type="clients">
+<connect name="loopback" allow="127.0.0.1"
+         maxchans="${LIMIT}" timeout="30" pingfreq="120"
+         hardsendq="16M" softsendq="1M" recvq="1M"
+         threshold="${LIMIT * 10}" commandrate="${LIMIT * 1000}" fakelag="no"
+         localmax="${LIMIT}" globalmax="${LIMIT}" limit="${LIMIT}"
+         resolvehostnames="no" useident="no">
+<channels users="${LIMIT}" opers="${LIMIT}">
+<limits maxnick="30" maxchan="64" maxmodes="20" maxident="10" maxhost="64"
+        maxquit="300" maxtopic="390" maxkick="300" maxreal="130" maxaway="200">
+<files motd="${path.join(dir, 'inspircd.motd')}">
+<pid file="${path.join(dir, 'inspircd.pid')}">
+<dns timeout="1">
+<options casemapping="${opts.casemapping ?? 'ascii'}" prefixquit="Quit: " syntaxhints="no"
+         announcets="yes" hostintopic="yes" pingwarning="15" splitwhois="no" exemptchanops="">
+<security hideserver="" userstats="Pu" customversion="" flatlinks="no" hidesplits="no"
+          hideulines="no" hidebans="no" maxtargets="20">
+<performance quietbursts="yes" softlimit="${LIMIT * 2}" somaxconn="1024" netbuffersize="65536">
+<whowas groupsize="10" maxgroups="10000" maxkeep="1h">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${path.join(dir, 'inspircd.log')}">
+${modules.map((m) => `<module name="${m}">`).join('\n')}
+${opts.extraConfig ?? ''}
+`;
+}
+
+/**
+ * Starts InspIRCd with its own config in dir and waits (bounded) until a test client
+ * completes registration on it.
+ */
+export async function startInspircd(dir: string, opts: InspircdOptions = {}): Promise<InspircdHandle> {
+  if (!fs.existsSync(INSPIRCD_BINARY)) {
+    throw new Error(`${INSPIRCD_BINARY} not found: install the Debian package inspircd (scripts/install-deps.sh)`);
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  const port = opts.port ?? (await freePort());
+  const configPath = path.join(dir, 'inspircd.conf');
+  fs.writeFileSync(path.join(dir, 'inspircd.motd'), 'matrix-irc-bridge e2e test server\n');
+  fs.writeFileSync(configPath, inspircdConfig(dir, port, opts));
+  const logPath = path.join(dir, 'inspircd.out');
+  const proc: ManagedProcess = spawnLogged({
+    name: 'inspircd',
+    command: INSPIRCD_BINARY,
+    args: ['--config', configPath, '--nofork', '--runasroot'],
+    logPath,
+    cwd: dir,
+  });
+  const fail = async (reason: string): Promise<never> => {
+    await proc.stop(3000);
+    const fileLog = path.join(dir, 'inspircd.log');
+    throw new Error(
+      `InspIRCd did not start (${reason}).\n--- ${logPath}\n${proc.tail(40)}\n--- ${fileLog}\n` +
+        (fs.existsSync(fileLog) ? fs.readFileSync(fileLog, 'utf8').split('\n').slice(-40).join('\n') : '(none)'),
+    );
+  };
+  try {
+    await pollUntil(
+      `InspIRCd on 127.0.0.1:${port}`,
+      async () => {
+        if (!proc.isRunning()) throw new Error('process exited');
+        return (await portAccepts(port, 500)) ? true : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 50 },
+    );
+    const probe = await IrcTestClient.connect({ port, nick: `probe${process.pid % 10000}`, timeoutMs: 10_000 });
+    await probe.quit('ready check');
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  return {
+    port,
+    serverName: 'irc.e2e.test',
+    pid: proc.pid,
+    logPath,
+    configPath,
+    stop: () => proc.stop(5000),
+    tail: (lines) => proc.tail(lines),
+  };
+}

@@ -1,0 +1,227 @@
+/**
+ * The bridge core's entry point: receives stored Matrix events and routes them per room, in
+ * order; answers the homeserver's queries; starts and stops the networks.
+ */
+import type { Config } from '../config';
+import type { RoomId } from '../ids';
+import { getLogger } from '../log';
+import type { AppserviceHandlers } from '../matrix/appservice';
+import { parseMatrixEvent } from '../matrix/events';
+import type { BridgeContext } from './context';
+import { MatrixToIrc } from './matrix-to-irc';
+import { NetworkBridge } from './network';
+import { Portals } from './portals';
+import { KeyedQueue } from './room-queue';
+
+const log = getLogger('bridge');
+const TXN_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+export class Bridge implements AppserviceHandlers {
+  readonly networks = new Map<string, NetworkBridge>();
+  readonly portals: Portals;
+  private readonly matrixToIrc: MatrixToIrc;
+  private readonly queue: KeyedQueue;
+  /** Highest inbound sequence number already handed to a room queue. */
+  private dispatchedSeq = 0;
+  private started = false;
+
+  constructor(private readonly ctx: BridgeContext, networks: Config['networks']) {
+    const notify = (roomId: RoomId, text: string): Promise<void> => this.notifyRoom(roomId, text);
+    for (const [id, cfg] of Object.entries(networks)) {
+      this.networks.set(id, new NetworkBridge(ctx, id, cfg, notify));
+    }
+    this.portals = new Portals(ctx, this.networks);
+    this.matrixToIrc = new MatrixToIrc(ctx, notify);
+    this.queue = new KeyedQueue((roomId, err) => log.error('Matrix event handling failed', { room_id: roomId, err }));
+  }
+
+  async start(): Promise<void> {
+    this.ctx.store.pruneTransactions(TXN_RETENTION_MS);
+    for (const net of this.networks.values()) {
+      net.start();
+    }
+    await this.portals.applyStaticMappings();
+    for (const net of this.networks.values()) {
+      net.joinMappedChannels();
+    }
+    this.started = true;
+    this.reconnectMembers();
+    this.dispatchInbound();
+  }
+
+  async stop(reason = 'Bridge shutting down'): Promise<void> {
+    this.started = false;
+    await Promise.all([...this.networks.values()].map((n) => n.stop(reason)));
+    await this.queue.idle();
+  }
+
+  // ---- AppserviceHandlers ----
+
+  acceptTransaction(txnId: string, events: unknown[]): boolean {
+    const rows = events.map((e) => ({
+      roomId: typeof (e as { room_id?: unknown })?.room_id === 'string' ? (e as { room_id: string }).room_id : null,
+      json: JSON.stringify(e),
+    }));
+    return this.ctx.store.acceptTransaction(txnId, rows);
+  }
+
+  afterTransaction(): void {
+    this.dispatchInbound();
+  }
+
+  async queryUser(userId: string): Promise<boolean> {
+    for (const net of this.networks.values()) {
+      if (net.ghosts.isGhost(userId)) {
+        await this.ctx.matrix.register(userId.slice(1, userId.indexOf(':')));
+        return true;
+      }
+    }
+    return false;
+  }
+
+  queryAlias(alias: string): Promise<boolean> {
+    return this.portals.queryAlias(alias);
+  }
+
+  thirdPartyProtocol(protocol: string): unknown {
+    if (protocol !== 'irc') {
+      return null;
+    }
+    return {
+      user_fields: ['network', 'nickname'],
+      location_fields: ['network', 'channel'],
+      icon: '',
+      field_types: {
+        network: { regexp: '[a-z0-9-]+', placeholder: 'network' },
+        nickname: { regexp: '[^\\s]+', placeholder: 'nick' },
+        channel: { regexp: '[#&+!][^\\s,]+', placeholder: '#channel' },
+      },
+      instances: [...this.networks.values()].map((n) => ({
+        network_id: n.id, desc: n.cfg.name, icon: '', fields: { network: n.id },
+      })),
+    };
+  }
+
+  thirdPartyLocations(protocol: string | null, fields: Record<string, string>): Promise<unknown[]> | null {
+    if (protocol !== null && protocol !== 'irc') {
+      return null;
+    }
+    const net = fields.network ? this.networks.get(fields.network) : undefined;
+    const channel = fields.channel;
+    if (!net || !channel || !/^[#&+!][^\s,\x07]+$/.test(channel)) {
+      return Promise.resolve([]);
+    }
+    return Promise.resolve([{ alias: this.portals.alias(net, channel), protocol: 'irc', fields: { network: net.id, channel } }]);
+  }
+
+  thirdPartyUsers(protocol: string | null, fields: Record<string, string>): Promise<unknown[]> | null {
+    if (protocol !== null && protocol !== 'irc') {
+      return null;
+    }
+    const net = fields.network ? this.networks.get(fields.network) : undefined;
+    const nick = fields.nickname;
+    if (!net || !nick || /[\s,!@]/.test(nick)) {
+      return Promise.resolve([]);
+    }
+    return Promise.resolve([{ userid: net.ghosts.userIdFor(nick), protocol: 'irc', fields: { network: net.id, nickname: nick } }]);
+  }
+
+  health(): { ready: boolean; detail: Record<string, unknown> } {
+    const networks: Record<string, unknown> = {};
+    for (const n of this.networks.values()) {
+      networks[n.id] = { bot: n.connected ? 'connected' : 'connecting', puppets: n.puppets.counts() };
+    }
+    return { ready: this.started, detail: { networks } };
+  }
+
+  observeTransaction(seconds: number, outcome: string): void {
+    this.ctx.metrics.transactionSeconds.observe({ outcome }, seconds);
+  }
+
+  // ---- internals ----
+
+  /** Hands every stored event not yet dispatched to its room's queue. */
+  private dispatchInbound(): void {
+    if (!this.started) {
+      return;
+    }
+    for (const ev of this.ctx.store.listInboundEvents()) {
+      if (ev.seq <= this.dispatchedSeq) {
+        continue;
+      }
+      this.dispatchedSeq = ev.seq;
+      this.ctx.metrics.inboundBacklog.inc();
+      void this.queue.push(ev.roomId ?? '-', async () => {
+        try {
+          await this.handleMatrixEvent(ev.event);
+        } finally {
+          this.ctx.store.deleteInboundEvent(ev.seq);
+          this.ctx.metrics.inboundBacklog.dec();
+        }
+      });
+    }
+  }
+
+  private async handleMatrixEvent(raw: unknown): Promise<void> {
+    const parsed = parseMatrixEvent(raw);
+    if (!parsed.ok) {
+      log.warn('malformed Matrix event skipped', { reason: parsed.reason });
+      return;
+    }
+    const e = parsed.event;
+    if (e.sender === this.ctx.botUserId || this.isGhost(e.sender)) {
+      return; // our own echo
+    }
+    const mapping = this.ctx.store.getMappingByRoom(e.roomId as RoomId);
+    if (!mapping) {
+      return;
+    }
+    const net = this.networks.get(mapping.network);
+    if (!net) {
+      log.warn('room mapped to a network no longer configured', { room_id: e.roomId, network: mapping.network });
+      return;
+    }
+    switch (e.kind) {
+      case 'message':
+        await this.matrixToIrc.handleMatrixMessage(net, mapping.channel, mapping.key, e);
+        break;
+      case 'member':
+        if (!this.isGhost(e.stateKey) && e.stateKey !== this.ctx.botUserId) {
+          await this.matrixToIrc.handleMatrixMember(net, mapping.channel, mapping.key, e);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private isGhost(userId: string): boolean {
+    for (const net of this.networks.values()) {
+      if (net.ghosts.isGhost(userId)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** After a restart: Matrix users of bridged rooms get their puppets back. */
+  private reconnectMembers(): void {
+    for (const net of this.networks.values()) {
+      for (const m of this.ctx.store.listRoomMappings(net.id)) {
+        for (const member of this.ctx.store.listMembers(m.roomId)) {
+          void net.puppets.joinChannel(member.userId, member.displayName, m.channel, m.key).catch((err: Error) =>
+            log.warn('puppet reconnect failed', { network: net.id, user_id: member.userId, err: err.message }));
+        }
+      }
+    }
+  }
+
+  /** A notice from the bot in a room (the bot must be in it). */
+  private async notifyRoom(roomId: RoomId, text: string): Promise<void> {
+    try {
+      await this.ctx.matrix.sendEvent(roomId, 'm.room.message', { msgtype: 'm.notice', body: text }, this.ctx.botUserId);
+    } catch (err) {
+      log.warn('could not send a notice to a room', { room_id: roomId, err: (err as Error).message });
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * IRC users as ghost Matrix users. A ghost's user ID comes from the template and the nick it
+ * had when first seen; after a nick change it keeps that ID and only its display name changes.
+ */
+import type { NetworkId, RoomId, UserId } from '../ids';
+import { getLogger } from '../log';
+import { MatrixApiError } from '../matrix/client';
+import { type BridgeContext, userIdOf } from './context';
+import { escapeLocalpart, renderTemplate, templateRegexSource } from './templates';
+
+export interface GhostSettings {
+  network: NetworkId;
+  userTemplate: string;
+  displayNameTemplate: string;
+}
+
+export class Ghosts {
+  private readonly log;
+  private readonly registered = new Set<string>();
+  private readonly displayNames = new Map<string, string>();
+  private readonly joined = new Set<string>();
+  private readonly pattern: RegExp;
+
+  constructor(
+    private readonly ctx: BridgeContext,
+    private readonly settings: GhostSettings,
+    private readonly fold: (s: string) => string,
+  ) {
+    this.log = getLogger('bridge.ghosts', { network: settings.network });
+    const src = templateRegexSource(settings.userTemplate, { NETWORK: settings.network }, 'NICK');
+    this.pattern = new RegExp(`^@${src}:${ctx.domain.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+  }
+
+  /** Is this Matrix user one of this network's ghosts? */
+  isGhost(userId: string): boolean {
+    return this.pattern.test(userId);
+  }
+
+  userIdFor(nick: string): UserId {
+    const folded = this.fold(nick);
+    const known = this.ctx.store.getGhostByNick(this.settings.network, folded);
+    if (known) {
+      return known.userId;
+    }
+    const localpart = renderTemplate(this.settings.userTemplate,
+      { NETWORK: this.settings.network, NICK: escapeLocalpart(folded) });
+    const userId = userIdOf(this.ctx, localpart);
+    this.ctx.store.saveGhost({ network: this.settings.network, nick: nick as never, userId }, folded);
+    return userId;
+  }
+
+  /** Makes sure the ghost of `nick` exists, carries the nick as display name and is in the
+   *  room. Idempotent and cheap when nothing changed. */
+  async ensureInRoom(roomId: RoomId, nick: string): Promise<UserId> {
+    const userId = this.userIdFor(nick);
+    await this.ensureProfile(userId, nick);
+    const key = `${roomId}|${userId}`;
+    if (this.joined.has(key)) {
+      return userId;
+    }
+    try {
+      await this.ctx.matrix.joinRoom(roomId, userId);
+    } catch (err) {
+      if (!(err instanceof MatrixApiError && err.status === 403)) {
+        throw err;
+      }
+      // Not public (invite-only, or not invited yet): the bot invites, then the ghost joins.
+      await this.ctx.matrix.invite(roomId, userId, this.ctx.botUserId);
+      await this.ctx.matrix.joinRoom(roomId, userId);
+    }
+    this.joined.add(key);
+    return userId;
+  }
+
+  async leaveRoom(roomId: RoomId, nick: string, reason?: string): Promise<void> {
+    const userId = this.userIdFor(nick);
+    this.joined.delete(`${roomId}|${userId}`);
+    try {
+      await this.ctx.matrix.leave(roomId, userId, reason || undefined);
+    } catch (err) {
+      // Leaving a room the ghost is not in is fine.
+      if (!(err instanceof MatrixApiError && (err.status === 403 || err.status === 404))) {
+        throw err;
+      }
+    }
+  }
+
+  /** Forgets that a ghost is in a room (it left through Matrix, e.g. kicked). */
+  forgetMembership(roomId: RoomId, userId: UserId): void {
+    this.joined.delete(`${roomId}|${userId}`);
+  }
+
+  /** An IRC nick change: the same ghost, a new display name. */
+  async rename(oldNick: string, newNick: string): Promise<UserId> {
+    const userId = this.userIdFor(oldNick);
+    this.ctx.store.saveGhost({ network: this.settings.network, nick: newNick as never, userId }, this.fold(newNick));
+    await this.ensureProfile(userId, newNick);
+    return userId;
+  }
+
+  private async ensureProfile(userId: UserId, nick: string): Promise<void> {
+    if (!this.registered.has(userId)) {
+      await this.ctx.matrix.register(userId.slice(1, userId.indexOf(':')));
+      this.registered.add(userId);
+    }
+    const display = renderTemplate(this.settings.displayNameTemplate, { NICK: nick, NETWORK: this.settings.network });
+    if (this.displayNames.get(userId) !== display) {
+      await this.ctx.matrix.setDisplayName(userId, display);
+      this.displayNames.set(userId, display);
+      this.log.debug('ghost display name set', { user_id: userId, nick });
+    }
+  }
+}

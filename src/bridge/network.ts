@@ -1,0 +1,428 @@
+/**
+ * One IRC network: its bot connection (the one source of channel traffic), its puppets and
+ * ghosts, and the IRC -> Matrix direction. Channel membership is kept here once per network,
+ * never per puppet.
+ */
+import type { NetworkConfig } from '../config';
+import { ircToMatrix } from '../format/irc-to-matrix';
+import type { Channel, NetworkId, RoomId, UserId } from '../ids';
+import { IrcConnection } from '../irc/connection';
+import type { IrcEvent, IrcEventOf } from '../irc/events';
+import { getLogger } from '../log';
+import type { BridgeContext } from './context';
+import { Ghosts } from './ghosts';
+import { type Puppet, Puppets } from './puppets';
+import { KeyedQueue } from './room-queue';
+
+interface ChannelState {
+  name: string;
+  /** folded nick -> nick as spelt */
+  nicks: Map<string, string>;
+  topic: string | null;
+  /** Resolved when the bot's JOIN completed (end of NAMES); rejected when refused. */
+  ready: Promise<void>;
+  settle: { resolve: () => void; reject: (err: Error) => void };
+  joined: boolean;
+}
+
+const BOT_RETRY_MAX_MS = 60_000;
+
+export class NetworkBridge {
+  readonly id: NetworkId;
+  readonly ghosts: Ghosts;
+  readonly puppets: Puppets;
+  private readonly log;
+  private bot: IrcConnection | null = null;
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly queue: KeyedQueue;
+  private stopped = false;
+  private botRetryMs = 1000;
+  private botTimer: NodeJS.Timeout | null = null;
+  private lastNickLen = 9;
+  private readyWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly ctx: BridgeContext,
+    id: string,
+    readonly cfg: NetworkConfig,
+    /** Tells a Matrix user in a room that something they did failed. */
+    private readonly notifyRoom: (roomId: RoomId, text: string) => Promise<void>,
+  ) {
+    this.id = id as NetworkId;
+    this.log = getLogger('bridge.network', { network: id });
+    this.queue = new KeyedQueue((key, err) => this.log.error('IRC event handling failed', { room_id: key, err }));
+    this.ghosts = new Ghosts(ctx, {
+      network: this.id, userTemplate: cfg.ghost_user_template, displayNameTemplate: cfg.ghost_display_name_template,
+    }, (s) => this.fold(s));
+    this.puppets = new Puppets(ctx, this.id, cfg, {
+      nickLen: () => this.nickLen(),
+      whenReady: (ms) => this.whenReady(ms),
+      fold: (s) => this.fold(s),
+    }, (p, e) => this.onPuppetEvent(p, e));
+  }
+
+  fold(s: string): string {
+    return this.bot ? this.bot.fold(s) : s.toLowerCase();
+  }
+
+  nickLen(): number {
+    return this.bot?.state === 'registered' ? (this.lastNickLen = this.bot.nickLen) : this.lastNickLen;
+  }
+
+  /** Resolves once the bot is registered, or after `timeoutMs` regardless. */
+  whenReady(timeoutMs: number): Promise<void> {
+    if (this.connected) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const t = setTimeout(done, timeoutMs);
+      this.readyWaiters.push(done);
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  }
+
+  get botNick(): string {
+    return this.bot?.nick ?? this.cfg.bot_nick;
+  }
+
+  get connected(): boolean {
+    return this.bot?.state === 'registered';
+  }
+
+  /** Starts the bot connection; retries with backoff until it registers or stop() is called. */
+  start(): void {
+    this.stopped = false;
+    this.connectBot();
+  }
+
+  async stop(reason: string): Promise<void> {
+    this.stopped = true;
+    if (this.botTimer) {
+      clearTimeout(this.botTimer);
+    }
+    await this.puppets.stopAll(reason);
+    await this.bot?.quit(reason);
+    await this.queue.idle();
+  }
+
+  /** Joins the bot to `channel` and resolves once its NAMES list is in. */
+  async joinChannel(channel: string, key: string | null, timeoutMs = 15_000): Promise<ChannelState> {
+    const folded = this.fold(channel);
+    let st = this.channels.get(folded);
+    if (!st) {
+      let settle!: ChannelState['settle'];
+      const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+      ready.catch(() => undefined);
+      st = { name: channel, nicks: new Map(), topic: null, ready, settle, joined: false };
+      this.channels.set(folded, st);
+      if (this.connected) {
+        this.bot?.join(channel, key);
+      }
+    }
+    const state = st;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer to JOIN ${channel} within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([state.ready, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return state;
+  }
+
+  channelState(channel: string): ChannelState | undefined {
+    return this.channels.get(this.fold(channel));
+  }
+
+  /** Is `nick` the bot or one of our puppets (so its lines are our own echo)? */
+  isOwnNick(nick: string): boolean {
+    return this.fold(nick) === this.fold(this.botNick) || this.puppets.userIdOfNick(nick) !== undefined;
+  }
+
+  private connectBot(): void {
+    if (this.stopped) {
+      return;
+    }
+    const bot = new IrcConnection({
+      host: this.cfg.host, port: this.cfg.port, tls: this.cfg.tls, tlsVerify: this.cfg.tls_verify,
+      password: this.cfg.password, nick: this.cfg.bot_nick, username: this.cfg.bot_username,
+      realname: `Matrix bridge bot (${this.ctx.botUserId})`, role: 'bot',
+      sendBurst: this.cfg.send_burst, sendRate: this.cfg.send_rate, connectTimeoutMs: this.cfg.connect_timeout_ms,
+      nextNick: (attempt) => (attempt <= 9 ? `${this.cfg.bot_nick.slice(0, 8)}${attempt}` : null),
+    });
+    this.bot = bot;
+    bot.on('event', (e) => this.onBotEvent(bot, e));
+    bot.connect().then((nick) => {
+      this.botRetryMs = 1000;
+      this.log.info('bot connected', { nick });
+      this.nickLen();
+      const waiters = this.readyWaiters;
+      this.readyWaiters = [];
+      waiters.forEach((w) => w());
+      for (const st of this.channels.values()) {
+        st.nicks.clear();
+        const mapping = this.ctx.store.getRoomByChannel(this.id, this.fold(st.name));
+        bot.join(st.name, mapping?.key ?? null);
+      }
+    }, (err: Error) => {
+      this.log.warn('bot connection failed; retrying', { err: err.message, retry_ms: this.botRetryMs });
+      this.scheduleBotReconnect();
+    });
+  }
+
+  private scheduleBotReconnect(): void {
+    if (this.stopped) {
+      return;
+    }
+    const wait = this.botRetryMs * (0.75 + Math.random() / 2);
+    this.botRetryMs = Math.min(BOT_RETRY_MAX_MS, this.botRetryMs * 2);
+    this.botTimer = setTimeout(() => this.connectBot(), wait);
+  }
+
+  private onBotEvent(bot: IrcConnection, e: IrcEvent): void {
+    if (bot !== this.bot) {
+      return;
+    }
+    switch (e.type) {
+      case 'message':
+        this.handleIrcMessage(e);
+        break;
+      case 'join':
+        this.handleIrcJoin(e);
+        break;
+      case 'part':
+        this.handleIrcLeave(e.channel, e.nick, e.reason ? `Left IRC: ${e.reason}` : 'Left IRC');
+        break;
+      case 'kick':
+        this.handleIrcLeave(e.channel, e.nick, `Kicked by ${e.by}: ${e.reason}`);
+        break;
+      case 'quit':
+        this.handleIrcQuit(e);
+        break;
+      case 'nick':
+        this.handleIrcNick(e);
+        break;
+      case 'names':
+        this.handleIrcNames(e);
+        break;
+      case 'topic': {
+        const st = this.channels.get(this.fold(e.channel));
+        if (st) {
+          st.topic = e.topic;
+        }
+        break;
+      }
+      case 'refused':
+        this.handleBotRefusal(e);
+        break;
+      case 'closed':
+        this.log.warn('bot connection lost; reconnecting', { reason: e.reason });
+        for (const st of this.channels.values()) {
+          st.joined = false;
+        }
+        this.scheduleBotReconnect();
+        break;
+      default:
+        break;
+    }
+  }
+
+  private roomOf(channel: string): RoomId | null {
+    return this.ctx.store.getRoomByChannel(this.id, this.fold(channel))?.roomId ?? null;
+  }
+
+  private handleIrcMessage(e: IrcEventOf<'message'>): void {
+    const roomId = this.roomOf(e.target);
+    if (!roomId || this.isOwnNick(e.from.nick)) {
+      if (!roomId && !this.bot?.isChannel(e.target)) {
+        this.log.debug('private message to the bot ignored', { nick: e.from.nick });
+      }
+      return;
+    }
+    void this.queue.push(roomId, async () => {
+      const ghost = await this.ghosts.ensureInRoom(roomId, e.from.nick);
+      const text = ircToMatrix(e.text, (word) => this.mentionOf(word));
+      const content: Record<string, unknown> = {
+        msgtype: e.kind === 'action' ? 'm.emote' : e.kind === 'notice' ? 'm.notice' : 'm.text',
+        body: text.body,
+        'm.mentions': text.mentions.length > 0 ? { user_ids: text.mentions } : {},
+      };
+      if (text.html !== null) {
+        content.format = 'org.matrix.custom.html';
+        content.formatted_body = text.html;
+      }
+      try {
+        await this.ctx.matrix.sendEvent(roomId, 'm.room.message', content, ghost, e.time);
+        this.ctx.metrics.message('irc_to_matrix', 'sent');
+      } catch (err) {
+        this.ctx.metrics.message('irc_to_matrix', 'failed');
+        throw err;
+      }
+    });
+  }
+
+  /** A word of an IRC line that is the nick of a bridged Matrix user becomes a pill. */
+  private mentionOf(word: string): { userId: string; displayName: string } | null {
+    const userId = this.puppets.userIdOfNick(word);
+    if (!userId) {
+      return null;
+    }
+    return { userId, displayName: this.puppets.get(userId)?.displayName ?? word };
+  }
+
+  private handleIrcJoin(e: IrcEventOf<'join'>): void {
+    const st = this.channels.get(this.fold(e.channel));
+    if (!st) {
+      return;
+    }
+    if (this.fold(e.user.nick) === this.fold(this.botNick)) {
+      st.joined = true;
+      st.nicks.clear();
+      return;
+    }
+    st.nicks.set(this.fold(e.user.nick), e.user.nick);
+    const roomId = this.roomOf(e.channel);
+    if (roomId && !this.isOwnNick(e.user.nick)) {
+      void this.queue.push(roomId, async () => {
+        await this.ghosts.ensureInRoom(roomId, e.user.nick);
+      });
+    }
+  }
+
+  private handleIrcLeave(channel: string, nick: string, reason: string): void {
+    const st = this.channels.get(this.fold(channel));
+    st?.nicks.delete(this.fold(nick));
+    if (this.fold(nick) === this.fold(this.botNick)) {
+      if (st) {
+        st.joined = false;
+      }
+      return;
+    }
+    const roomId = this.roomOf(channel);
+    if (roomId && !this.isOwnNick(nick)) {
+      void this.queue.push(roomId, () => this.ghosts.leaveRoom(roomId, nick, reason));
+    }
+  }
+
+  private handleIrcQuit(e: IrcEventOf<'quit'>): void {
+    const folded = this.fold(e.nick);
+    const own = this.isOwnNick(e.nick);
+    for (const st of this.channels.values()) {
+      if (!st.nicks.delete(folded) || own) {
+        continue;
+      }
+      const roomId = this.roomOf(st.name);
+      if (roomId) {
+        void this.queue.push(roomId, () => this.ghosts.leaveRoom(roomId, e.nick, e.reason ? `Quit: ${e.reason}` : 'Quit'));
+      }
+    }
+  }
+
+  private handleIrcNick(e: IrcEventOf<'nick'>): void {
+    const oldFolded = this.fold(e.nick);
+    const rooms: RoomId[] = [];
+    for (const st of this.channels.values()) {
+      if (st.nicks.delete(oldFolded)) {
+        st.nicks.set(this.fold(e.newNick), e.newNick);
+        const roomId = this.roomOf(st.name);
+        if (roomId) {
+          rooms.push(roomId);
+        }
+      }
+    }
+    if (this.isOwnNick(e.nick) || this.isOwnNick(e.newNick) || rooms.length === 0) {
+      return;
+    }
+    // Ordered behind earlier messages of the first room; the rename is one profile change.
+    void this.queue.push(rooms[0] as string, async () => {
+      await this.ghosts.rename(e.nick, e.newNick);
+    });
+  }
+
+  private handleIrcNames(e: IrcEventOf<'names'>): void {
+    const st = this.channels.get(this.fold(e.channel));
+    if (!st) {
+      return;
+    }
+    for (const u of e.users) {
+      st.nicks.set(this.fold(u.nick), u.nick);
+    }
+    st.joined = true;
+    st.settle.resolve();
+    const roomId = this.roomOf(e.channel);
+    if (roomId) {
+      void this.syncGhosts(roomId, st);
+    }
+  }
+
+  /** Makes the room's ghosts match the channel's members: IRC users present join, ghosts of
+   *  users no longer there leave. */
+  async syncGhosts(roomId: RoomId, st: ChannelState): Promise<void> {
+    const present = [...st.nicks.values()].filter((n) => !this.isOwnNick(n));
+    for (const nick of present) {
+      void this.queue.push(roomId, async () => {
+        await this.ghosts.ensureInRoom(roomId, nick);
+      });
+    }
+    void this.queue.push(roomId, async () => {
+      const wanted = new Set(present.map((n) => this.ghosts.userIdFor(n) as string));
+      const members = await this.ctx.matrix.joinedMembers(roomId);
+      for (const userId of Object.keys(members)) {
+        if (this.ghosts.isGhost(userId) && !wanted.has(userId)) {
+          await this.ctx.matrix.leave(roomId, userId, 'Not on IRC any more').catch(() => undefined);
+          this.ghosts.forgetMembership(roomId, userId as UserId);
+        }
+      }
+    });
+  }
+
+  private handleBotRefusal(e: IrcEventOf<'refused'>): void {
+    const st = this.channels.get(this.fold(e.target));
+    if (st && !st.joined) {
+      this.channels.delete(this.fold(e.target));
+      st.settle.reject(new Error(`${e.target}: ${e.reason} (${e.code})`));
+    }
+    this.log.warn('IRC server refused a bot command', { code: e.code, target: e.target, reason: e.reason });
+  }
+
+  private onPuppetEvent(p: Puppet, e: IrcEvent): void {
+    switch (e.type) {
+      case 'refused': {
+        const roomId = this.roomOf(e.target);
+        this.log.warn('IRC server refused a puppet command', { user_id: p.userId, code: e.code, target: e.target });
+        if (roomId) {
+          void this.notifyRoom(roomId, `${p.userId}: IRC refused your last action in ${e.target}: ${e.reason}`);
+        }
+        if (['471', '473', '474', '475', '477'].includes(e.code)) {
+          this.puppets.forgetChannel(p.userId, e.target);
+        }
+        break;
+      }
+      case 'kick':
+        this.puppets.forgetChannel(p.userId, e.channel);
+        break;
+      case 'closed':
+        this.log.warn('puppet connection lost', { user_id: p.userId, reason: e.reason });
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Channels of mapped rooms: (re)join them through the bot. */
+  joinMappedChannels(): void {
+    for (const m of this.ctx.store.listRoomMappings(this.id)) {
+      void this.joinChannel(m.channel, m.key).catch((err: Error) =>
+        this.log.warn('bot could not join a mapped channel', { channel: m.channel, err: err.message }));
+    }
+  }
+
+  asChannel(name: string): Channel {
+    return name as Channel;
+  }
+}

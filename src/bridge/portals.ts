@@ -1,0 +1,137 @@
+/**
+ * Portal rooms: the Matrix room of one IRC channel, created on demand when someone asks the
+ * homeserver for `#<network>_<channel>:<domain>`, or bridged statically from the config.
+ */
+import type { Channel, RoomId } from '../ids';
+import { getLogger } from '../log';
+import type { BridgeContext } from './context';
+import type { NetworkBridge } from './network';
+import { escapeLocalpart, renderTemplate, templateRegexSource, unescapeLocalpart } from './templates';
+
+const log = getLogger('bridge.portals');
+
+export class Portals {
+  private readonly creating = new Map<string, Promise<RoomId | null>>();
+
+  constructor(private readonly ctx: BridgeContext, private readonly networks: Map<string, NetworkBridge>) {}
+
+  /** The alias localpart of a channel's portal (`test_lobby` for `#lobby`). */
+  aliasLocalpart(net: NetworkBridge, channel: string): string {
+    const bare = channel.startsWith('#') ? channel.slice(1) : channel;
+    return renderTemplate(net.cfg.portal_alias_template, { NETWORK: net.id, CHANNEL: escapeLocalpart(net.fold(bare)) });
+  }
+
+  alias(net: NetworkBridge, channel: string): string {
+    return `#${this.aliasLocalpart(net, channel)}:${this.ctx.domain}`;
+  }
+
+  /** Parses a portal alias back to its network and channel, or null when it is not one. */
+  parseAlias(alias: string): { net: NetworkBridge; channel: Channel } | null {
+    const m = /^#([^:]+):(.+)$/.exec(alias);
+    if (!m || m[2] !== this.ctx.domain) {
+      return null;
+    }
+    for (const net of this.networks.values()) {
+      const re = new RegExp(`^${templateRegexSource(net.cfg.portal_alias_template, { NETWORK: net.id }, 'CHANNEL')}$`);
+      const cm = re.exec(m[1] as string);
+      const raw = cm?.[1] !== undefined ? unescapeLocalpart(cm[1]) : null;
+      if (raw && !/[\s,\x07\0\r\n]/.test(raw)) {
+        // `#` was dropped when the alias was made; other channel prefixes were kept.
+        const channel = /^[&+!]/.test(raw) ? raw : `#${raw}`;
+        return { net, channel: channel as Channel };
+      }
+    }
+    return null;
+  }
+
+  /** Called for the homeserver's alias query: creates the portal room when allowed. */
+  async queryAlias(alias: string): Promise<boolean> {
+    const parsed = this.parseAlias(alias);
+    if (!parsed) {
+      return false;
+    }
+    const { net, channel } = parsed;
+    const existing = this.ctx.store.getRoomByChannel(net.id, net.fold(channel));
+    if (existing) {
+      // The room exists under another spelling of the alias: point this one at it too.
+      await this.ctx.matrix.request('PUT', `/_matrix/client/v3/directory/room/${encodeURIComponent(alias)}`,
+        { body: { room_id: existing.roomId } });
+      return true;
+    }
+    if (!net.cfg.dynamic_portals) {
+      log.info('alias query refused: dynamic portals are off', { network: net.id, channel });
+      return false;
+    }
+    const key = `${net.id}|${net.fold(channel)}`;
+    let pending = this.creating.get(key);
+    if (!pending) {
+      pending = this.createPortal(net, channel, alias).finally(() => this.creating.delete(key));
+      this.creating.set(key, pending);
+    }
+    return (await pending) !== null;
+  }
+
+  private async createPortal(net: NetworkBridge, channel: Channel, alias: string): Promise<RoomId | null> {
+    let state;
+    try {
+      state = await net.joinChannel(channel, null);
+    } catch (err) {
+      log.warn('portal not created: the bot cannot join the channel', { network: net.id, channel, err: (err as Error).message });
+      return null;
+    }
+    const localpart = /^#([^:]+):/.exec(alias)?.[1] as string;
+    const { room_id } = await this.ctx.matrix.createRoom({
+      visibility: 'private',
+      preset: 'public_chat',
+      room_alias_name: localpart,
+      name: state.name,
+      topic: state.topic ?? undefined,
+      initial_state: this.bridgeState(net, state.name),
+    }, this.ctx.botUserId);
+    const roomId = room_id as RoomId;
+    this.ctx.store.upsertRoomMapping({ network: net.id, channel: state.name as Channel, roomId, origin: 'alias', key: null },
+      net.fold(state.name));
+    log.info('portal room created', { network: net.id, channel: state.name, room_id: roomId });
+    void net.syncGhosts(roomId, state);
+    return roomId;
+  }
+
+  /** Bridges the config's static mappings: records them and makes the bot join both sides. */
+  async applyStaticMappings(): Promise<void> {
+    for (const net of this.networks.values()) {
+      for (const m of net.cfg.mappings) {
+        const roomId = m.room_id as RoomId;
+        const prior = this.ctx.store.getMappingByRoom(roomId);
+        if (prior && (prior.network !== net.id || net.fold(prior.channel) !== net.fold(m.channel))) {
+          log.warn('static mapping replaces an earlier mapping of the room', { room_id: roomId, channel: m.channel });
+          this.ctx.store.removeRoomMapping(roomId);
+        }
+        this.ctx.store.upsertRoomMapping({ network: net.id, channel: m.channel as Channel, roomId, origin: 'static', key: m.key },
+          net.fold(m.channel));
+        try {
+          await this.ctx.matrix.joinRoom(roomId, this.ctx.botUserId);
+          for (const ev of this.bridgeState(net, m.channel)) {
+            await this.ctx.matrix.sendState(roomId, ev.type, ev.state_key, ev.content, this.ctx.botUserId).catch(() => undefined);
+          }
+        } catch (err) {
+          log.warn('bot cannot join a statically mapped room (invite it)', { room_id: roomId, err: (err as Error).message });
+        }
+      }
+    }
+  }
+
+  /** MSC2346 bridge info, under both the stable and the legacy event type. */
+  private bridgeState(net: NetworkBridge, channel: string): Array<{ type: string; state_key: string; content: Record<string, unknown> }> {
+    const content = {
+      bridgebot: this.ctx.botUserId,
+      protocol: { id: 'irc', displayname: 'IRC' },
+      network: { id: net.id, displayname: net.cfg.name },
+      channel: { id: channel, displayname: channel },
+    };
+    const stateKey = `org.matrix.irc/${net.id}/${channel}`;
+    return [
+      { type: 'm.bridge', state_key: stateKey, content },
+      { type: 'uk.half-shot.bridge', state_key: stateKey, content },
+    ];
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * Puppets: one IRC connection per Matrix user per network, opened when the user is in a bridged
+ * room and closed when they leave the last one. Nicks come from the template, are fitted to the
+ * server's NICKLEN and remembered in the store.
+ */
+import type { NetworkConfig } from '../config';
+import type { Channel, NetworkId, UserId } from '../ids';
+import { localpartOf } from '../ids';
+import { IrcConnection } from '../irc/connection';
+import type { IrcEvent } from '../irc/events';
+import { getLogger } from '../log';
+import { nextNickCandidate, renderPuppetNick } from '../format/nick';
+import type { BridgeContext } from './context';
+import { renderTemplate } from './templates';
+
+export interface Puppet {
+  userId: UserId;
+  displayName: string | null;
+  conn: IrcConnection | null;
+  connecting: Promise<IrcConnection> | null;
+  /** Channels (folded) the puppet should be in. */
+  channels: Map<string, { name: string; key: string | null }>;
+}
+
+/** What a puppet connection reports upward; the network decides what it means for Matrix. */
+export type PuppetEventHandler = (puppet: Puppet, event: IrcEvent) => void;
+
+export class Puppets {
+  private readonly log;
+  private readonly puppets = new Map<UserId, Puppet>();
+  private readonly byNick = new Map<string, UserId>();
+  private inFlight = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(
+    private readonly ctx: BridgeContext,
+    private readonly network: NetworkId,
+    private readonly cfg: NetworkConfig,
+    private readonly server: { nickLen(): number; fold(s: string): string; whenReady(timeoutMs: number): Promise<void> },
+    private readonly onEvent: PuppetEventHandler,
+  ) {
+    this.log = getLogger('bridge.puppets', { network });
+  }
+
+  get(userId: UserId): Puppet | undefined {
+    return this.puppets.get(userId);
+  }
+
+  all(): Puppet[] {
+    return [...this.puppets.values()];
+  }
+
+  /** The Matrix user behind an IRC nick, when the nick is one of our puppets. */
+  userIdOfNick(nick: string): UserId | undefined {
+    return this.byNick.get(this.server.fold(nick));
+  }
+
+  counts(): Record<string, number> {
+    const c: Record<string, number> = { connecting: 0, registered: 0 };
+    for (const p of this.puppets.values()) {
+      if (p.conn?.state === 'registered') {
+        c.registered = (c.registered ?? 0) + 1;
+      } else if (p.connecting) {
+        c.connecting = (c.connecting ?? 0) + 1;
+      }
+    }
+    return c;
+  }
+
+  /** Returns the user's registered connection, connecting it first when needed. */
+  async connection(userId: UserId, displayName: string | null): Promise<IrcConnection> {
+    let p = this.puppets.get(userId);
+    if (!p) {
+      p = { userId, displayName, conn: null, connecting: null, channels: new Map() };
+      this.puppets.set(userId, p);
+    }
+    if (displayName !== null) {
+      p.displayName = displayName;
+    }
+    if (p.conn?.state === 'registered') {
+      return p.conn;
+    }
+    if (!p.connecting) {
+      const puppet = p;
+      p.connecting = this.connect(puppet).finally(() => {
+        puppet.connecting = null;
+      });
+    }
+    return p.connecting;
+  }
+
+  /** Puts the user's puppet in `channel` (connecting first). */
+  async joinChannel(userId: UserId, displayName: string | null, channel: Channel, key: string | null): Promise<void> {
+    const conn = await this.connection(userId, displayName);
+    const p = this.puppets.get(userId) as Puppet;
+    const folded = this.server.fold(channel);
+    if (!p.channels.has(folded)) {
+      p.channels.set(folded, { name: channel, key });
+      conn.join(channel, key);
+    }
+  }
+
+  /** Takes the puppet out of `channel`; a puppet left in no channel quits. */
+  async partChannel(userId: UserId, channel: string, reason: string): Promise<void> {
+    const p = this.puppets.get(userId);
+    if (!p) {
+      return;
+    }
+    const folded = this.server.fold(channel);
+    if (p.channels.delete(folded) && p.conn?.state === 'registered') {
+      p.conn.part(channel, reason);
+    }
+    if (p.channels.size === 0) {
+      await this.disconnect(userId, 'Left all bridged channels');
+    }
+  }
+
+  /** Forgets a channel the server removed the puppet from (kick). */
+  forgetChannel(userId: UserId, channel: string): void {
+    this.puppets.get(userId)?.channels.delete(this.server.fold(channel));
+  }
+
+  async disconnect(userId: UserId, reason: string): Promise<void> {
+    const p = this.puppets.get(userId);
+    if (!p) {
+      return;
+    }
+    this.puppets.delete(userId);
+    const conn = p.conn ?? (p.connecting ? await p.connecting.catch(() => null) : null);
+    if (conn) {
+      this.byNick.delete(this.server.fold(conn.nick));
+      await conn.quit(reason);
+    }
+    this.log.info('puppet disconnected', { user_id: userId, reason });
+  }
+
+  async stopAll(reason: string): Promise<void> {
+    await Promise.all([...this.puppets.keys()].map((u) => this.disconnect(u, reason)));
+  }
+
+  private async connect(p: Puppet): Promise<IrcConnection> {
+    await this.acquireSlot();
+    try {
+      return await this.connectOnce(p);
+    } finally {
+      this.releaseSlot();
+    }
+  }
+
+  private async connectOnce(p: Puppet): Promise<IrcConnection> {
+    // The bot's registration tells NICKLEN and CASEMAPPING; wait for it (bounded).
+    await this.server.whenReady(this.cfg.connect_timeout_ms);
+    const nickLen = this.server.nickLen();
+    const stored = this.ctx.store.getPuppet(p.userId, this.network);
+    const localpart = localpartOf(p.userId);
+    const wanted = stored?.nick ??
+      renderPuppetNick(this.cfg.puppet_nick_template, { display: p.displayName, localpart }, nickLen);
+    const suffix = templateSuffix(this.cfg.puppet_nick_template);
+    const username = stored?.username ?? makeUsername(renderTemplate(this.cfg.puppet_username_template,
+      { LOCALPART: localpart }));
+    const conn = new IrcConnection({
+      host: this.cfg.host,
+      port: this.cfg.port,
+      tls: this.cfg.tls,
+      tlsVerify: this.cfg.tls_verify,
+      password: this.cfg.password,
+      nick: wanted,
+      username,
+      realname: renderTemplate(this.cfg.puppet_realname_template,
+        { MXID: p.userId, LOCALPART: localpart, DISPLAY: p.displayName ?? localpart }).replace(/[\r\n\0]/g, ' '),
+      role: 'puppet',
+      sendBurst: this.cfg.send_burst,
+      sendRate: this.cfg.send_rate,
+      connectTimeoutMs: this.cfg.connect_timeout_ms,
+      nextNick: (attempt) => nextNickCandidate(wanted, attempt, nickLen, suffix),
+    });
+    conn.on('event', (e) => this.onConnEvent(p, conn, e));
+    const nick = await conn.connect();
+    if (this.puppets.get(p.userId) !== p) {
+      // The user left while we were connecting.
+      await conn.quit('Left all bridged channels');
+      throw new Error('puppet no longer wanted');
+    }
+    p.conn = conn;
+    this.byNick.set(this.server.fold(nick), p.userId);
+    this.ctx.store.savePuppet({ userId: p.userId, network: this.network, nick: nick as never, username });
+    this.log.info('puppet connected', { user_id: p.userId, nick });
+    for (const { name, key } of p.channels.values()) {
+      conn.join(name, key);
+    }
+    return conn;
+  }
+
+  private onConnEvent(p: Puppet, conn: IrcConnection, e: IrcEvent): void {
+    if (e.type === 'nick' && this.server.fold(e.nick) === this.server.fold(conn.nick === e.newNick ? e.nick : conn.nick)) {
+      this.byNick.delete(this.server.fold(e.nick));
+      this.byNick.set(this.server.fold(e.newNick), p.userId);
+      this.ctx.store.savePuppet({ userId: p.userId, network: this.network, nick: e.newNick as never,
+        username: conn.userHost.user.replace(/^~/, '') });
+    }
+    if (e.type === 'closed') {
+      this.byNick.delete(this.server.fold(conn.nick));
+      if (p.conn === conn) {
+        p.conn = null;
+      }
+    }
+    this.onEvent(p, e);
+  }
+
+  private acquireSlot(): Promise<void> {
+    if (this.inFlight < this.cfg.max_concurrent_connects) {
+      this.inFlight++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(() => {
+      this.inFlight++;
+      resolve();
+    }));
+  }
+
+  private releaseSlot(): void {
+    this.inFlight--;
+    this.waiting.shift()?.();
+  }
+}
+
+/** The literal text after the template's last variable (`[m]` in `$DISPLAY[m]`). */
+function templateSuffix(template: string): string {
+  const m = /\$[A-Z]+([^$]*)$/.exec(template);
+  return m?.[1] ?? '';
+}
+
+/** An IRC username from a localpart: lower-case letters and digits, at most 10 characters. */
+function makeUsername(s: string): string {
+  const clean = s.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 10);
+  return clean || 'matrix';
+}

@@ -1,0 +1,151 @@
+/**
+ * The configuration, declared once: keys, types, defaults, validation, and the text the docs and
+ * the sample config explain. `Config` is inferred from `configSchema`.
+ */
+import {
+  bool, enumOf, int, listOf, mapOf, nullable, num, obj, section, str, url,
+  type Infer, type Report,
+} from './schema';
+import { literalEnds, mayOverlap, template } from './templates';
+
+const host = (what: string) => str({ pattern: /^[^\s/]+$/, expect: `${what} (no scheme, no spaces)` });
+const port = () => int({ min: 1, max: 65535 });
+
+/** The casemapping that folds the most (rfc1459), so a duplicate under any server's rules is caught. */
+export const foldChannel = (channel: string): string =>
+  channel.toLowerCase().replace(/[[\]\\~]/g, (c) => ({ '[': '{', ']': '}', '\\': '|', '~': '^' })[c] ?? c);
+
+const mapping = obj({
+  channel: str({ pattern: /^[#&+!][^\0\x07\r\n ,]*$/, maxLength: 200, expect: 'a channel name: #, &, + or ! then no space, comma or ^G' })
+    .doc('IRC channel to bridge. Compared case-insensitively (rfc1459) for duplicates.'),
+  room_id: str({ pattern: /^![^:\s]+:[^\s]+$/, expect: 'a room ID like !opaque:server' })
+    .doc('Matrix room ID (not an alias) bridged to the channel. The bot must be able to join it.'),
+  key: nullable(str({ pattern: /^[^\s,]+$/, expect: 'a channel key without spaces or commas' }))
+    .default(null)
+    .doc('Channel key (+k) the bot uses to join; null for none.')
+    .risk('Stored in plain text in this file.'),
+});
+
+const network = obj({
+  name: str().derive('the network id', (_siblings, id) => id).doc('Human name of the network, shown in rooms.'),
+  host: host('a hostname or IP address').doc('IRC server to connect to.'),
+  port: port()
+    .derive('6697 when tls is true, else 6667', (n) => (n.tls === true ? 6697 : 6667))
+    .doc('IRC server port.'),
+  tls: bool().default(false).doc('Connect with TLS.')
+    .risk('false sends passwords, SASL credentials and every message in clear text.'),
+  tls_verify: bool().default(true).doc("Verify the server's TLS certificate.")
+    .risk('false accepts any certificate: anyone on the path can impersonate the server and read credentials.'),
+  password: nullable(str()).default(null).doc('Server password (PASS) sent by every connection; null for none.')
+    .risk('Stored in plain text in this file: keep the file readable by the bridge only.'),
+  bot_nick: str({ pattern: /^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]{0,29}$/, expect: 'a valid IRC nick' })
+    .default('MatrixBridge')
+    .doc("Nick of the bridge's own connection, which reads channel traffic for every portal."),
+  bot_username: str({ pattern: /^[^\s@]+$/, expect: 'an IRC username without spaces or @' })
+    .default('matrixbridge').doc("IRC username (ident) of the bridge's own connection."),
+  puppet_nick_template: template({ allowed: ['DISPLAY', 'LOCALPART'], requireOneOf: ['DISPLAY', 'LOCALPART'] })
+    .default('$DISPLAY[m]')
+    .doc("Nick of a Matrix user's IRC connection. $DISPLAY: display name; $LOCALPART: user ID localpart. Sanitised to IRC nick characters, shortened to the server's NICKLEN keeping the suffix, and disambiguated on collision.")
+    .risk('Without a marker such as [m], IRC users cannot tell bridged users from native ones.'),
+  puppet_username_template: template({ allowed: ['LOCALPART'] }).default('$LOCALPART')
+    .doc("IRC username (ident) of a Matrix user's connection. Only $LOCALPART is allowed.")
+    .risk('A fixed value makes every bridged user look alike to ident-based bans: one ban hits all.'),
+  puppet_realname_template: template({ allowed: ['MXID', 'DISPLAY', 'LOCALPART'] }).default('$MXID')
+    .doc("IRC realname of a Matrix user's connection; $MXID, $DISPLAY, $LOCALPART.")
+    .risk('Without $MXID, IRC users cannot see which Matrix account is behind a nick.'),
+  ghost_user_template: template({
+    allowed: ['NETWORK', 'NICK'], requireOneOf: ['NICK'], literalChars: /[a-z0-9._=/-]/, literalText: 'a-z 0-9 . _ = / -',
+  }).default('$NETWORK_$NICK')
+    .doc('Localpart of the Matrix user that stands for an IRC nick (a ghost): @<localpart>:<domain>. Must contain $NICK; may contain $NETWORK.')
+    .risk("Must lie inside the appservice's exclusive user namespace in registration.yaml; changing it after first run orphans existing ghosts."),
+  ghost_display_name_template: template({ allowed: ['NICK', 'NETWORK'], requireOneOf: ['NICK'] }).default('$NICK')
+    .doc('Display name of a ghost. Must contain $NICK; may contain $NETWORK.'),
+  portal_alias_template: template({
+    allowed: ['NETWORK', 'CHANNEL'], requireOneOf: ['CHANNEL'], literalChars: /[^\s:#]/, literalText: 'characters other than spaces, : and #',
+  }).default('$NETWORK_$CHANNEL')
+    .doc('Localpart of portal room aliases: #<localpart>:<domain>. Must contain $CHANNEL; may contain $NETWORK.')
+    .risk("Must lie inside the appservice's alias namespace in registration.yaml; changing it breaks existing aliases."),
+  dynamic_portals: bool().default(true)
+    .doc("Create a portal room on demand when a Matrix user joins a channel's alias.")
+    .risk('true lets any Matrix user bridge any public channel by joining its alias.'),
+  mappings: listOf(mapping).unique('channel', foldChannel).unique('room_id').default([])
+    .doc('Static room <-> channel bridges, set up at start.'),
+  max_lines: int({ min: 1, max: 50 }).default(3)
+    .doc('A Matrix message longer than this many IRC lines is uploaded; IRC gets its first line and a link.')
+    .risk('High values let one Matrix message flood a channel.'),
+  send_burst: int({ min: 1, max: 100 }).default(5)
+    .doc('Lines a connection may send at once before pacing starts.')
+    .risk("Above the server's flood limit, connections get killed for flooding."),
+  send_rate: num({ gt: 0, max: 1000 }).default(2)
+    .doc('Lines per second a connection sends once the burst is spent.')
+    .risk("Above the server's flood limit, connections get killed for flooding."),
+  connect_timeout_ms: int({ min: 1000, max: 600000 }).default(30000)
+    .doc('How long a connection attempt may take before it is abandoned and retried.'),
+  max_concurrent_connects: int({ min: 1, max: 1000 }).default(10)
+    .doc('Puppet connection attempts in flight at once on this network.')
+    .risk('High values trip connection-rate limits (K-lines) on many networks.'),
+});
+
+type Network = Infer<typeof network>;
+const TEMPLATES_THAT_NAME_THINGS = ['ghost_user_template', 'portal_alias_template'] as const;
+
+/** Two networks must not be able to render the same ghost localpart or portal alias. */
+function checkOverlaps(networks: Readonly<Record<string, Network>>, report: Report): void {
+  const ids = Object.keys(networks);
+  for (const key of TEMPLATES_THAT_NAME_THINGS) {
+    ids.forEach((id, i) => {
+      const mine = literalEnds(networks[id]?.[key] ?? '', id);
+      const other = ids.slice(0, i).find((o) => mayOverlap(mine, literalEnds(networks[o]?.[key] ?? '', o)));
+      if (other !== undefined) {
+        report(
+          `may render the same names as networks.${other}.${key}; include $NETWORK or use distinct literal prefixes`,
+          `.${id}.${key}`,
+        );
+      }
+    });
+  }
+}
+
+export const configSchema = obj({
+  homeserver: obj({
+    url: url().doc('Client-server API base URL the bridge uses to reach the homeserver.')
+      .risk('Prefer a local address: a public one sends the as_token across the network.'),
+    domain: str({
+      pattern: /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/,
+      expect: 'a server name (hostname or hostname:port, no scheme)',
+    }).doc('Server name: the part after the colon in user IDs, e.g. example.org.')
+      .risk('Changing it after first run orphans every ghost user and portal alias.'),
+    media_url: url().derive('same as homeserver.url', (hs) => (typeof hs.url === 'string' ? hs.url : undefined))
+      .doc('Public base URL used in links to uploaded long messages that IRC users click.')
+      .risk('An internal address gives IRC users links they cannot open; anyone with a link can read the upload.'),
+  }).doc('The Matrix homeserver the bridge belongs to.'),
+  appservice: section({
+    bind: host('an address').default('127.0.0.1').doc('Address the appservice HTTP listener binds to.')
+      .risk('0.0.0.0 exposes the transaction endpoint beyond the homeserver; only hs_token guards it.'),
+    port: port().default(9995).doc('Port of the appservice listener; must match the url in registration.yaml.'),
+  }).doc('The HTTP listener the homeserver sends transactions and queries to.'),
+  database: section({
+    path: str().default('./data/bridge.db').doc('SQLite database file, created if missing.')
+      .risk('Holds mappings, credentials (encrypted) and queued messages: keep it private and back it up.'),
+  }).doc('Where the bridge keeps its state.'),
+  networks: mapOf(network, {
+    pattern: /^[a-z0-9][a-z0-9-]{0,31}$/,
+    name: 'network id',
+    rule: 'use 1-32 of a-z 0-9 -, not starting with -',
+    placeholder: '<id>',
+  }, { minEntries: 1 })
+    .refine(checkOverlaps)
+    .doc('IRC networks by id. The id appears in ghost user IDs, portal aliases and stored state.')
+    .risk('Renaming an id orphans its ghosts, portals and stored state.'),
+  metrics: section({
+    enabled: bool().default(false).doc('Serve Prometheus metrics at /metrics.'),
+    bind: host('an address').default('127.0.0.1').doc('Address the metrics listener binds to.')
+      .risk('0.0.0.0 shows network names and activity levels to anyone who can reach the port.'),
+    port: port().default(9001).doc('Port of the metrics listener.'),
+  }).doc('Prometheus metrics listener.'),
+  logging: section({
+    level: enumOf(['debug', 'info', 'warn', 'error']).default('info').doc('Least severe level written.')
+      .risk('debug is verbose and records room and user IDs of every event.'),
+    format: enumOf(['json', 'text']).default('text').doc('json for log collectors, text for people.'),
+  }).doc('Log output, written to stderr.'),
+});

@@ -1,0 +1,400 @@
+/**
+ * One IRC connection: the bridge bot's or one Matrix user's puppet. Built on irc-framework,
+ * which does registration, CAP, SASL, PING and ISUPPORT; this class adds flood control, nick
+ * retries during registration, a connect timeout, and one typed event stream.
+ *
+ * A 'bot' connection reports all channel traffic. A 'puppet' connection reports only what
+ * concerns its own user (PMs to it, its own joins, kicks of it, numerics); other channel traffic
+ * is dropped before irc-framework parses it, because every puppet in a channel receives every
+ * line of that channel.
+ */
+import { EventEmitter } from 'node:events';
+import { Client, type IrcMessage } from 'irc-framework';
+import { type CaseMapping, ircFold, parseCaseMapping } from './casemap';
+import type { IrcEvent, IrcSource } from './events';
+import { buildLine } from './line';
+import { SendQueue } from './send-queue';
+
+export interface IrcConnectionOptions {
+  host: string;
+  port: number;
+  tls: boolean;
+  tlsVerify: boolean;
+  password: string | null;
+  nick: string;
+  username: string;
+  realname: string;
+  role: 'bot' | 'puppet';
+  sendBurst: number;
+  sendRate: number;
+  connectTimeoutMs: number;
+  /** Called when the server refuses the nick during registration (432/433): the next nick to
+   *  try, or null to give up. */
+  nextNick?: (attempt: number, refused: string) => string | null;
+}
+
+export type ConnectionState = 'idle' | 'connecting' | 'registered' | 'closed';
+
+/** Commands whose channel form a puppet ignores unless it concerns the puppet itself. */
+const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 'QUIT', 'KICK', 'NICK',
+  'TOPIC', 'MODE', 'AWAY', 'ACCOUNT', 'CHGHOST', 'SETNAME', '353', '366', '332', '333']);
+/** Numerics that mean "the server refused what you asked". */
+const REFUSALS = new Set(['401', '403', '404', '405', '432', '433', '436', '437', '442', '471', '473', '474',
+  '475', '476', '477', '482', '489', '520']);
+
+export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
+  private client: Client | null = null;
+  private queue: SendQueue;
+  private _state: ConnectionState = 'idle';
+  private selfUser = '';
+  private selfHost = '';
+  private readonly names = new Map<string, Array<{ nick: string; prefixes: string }>>();
+
+  constructor(private readonly opts: IrcConnectionOptions) {
+    super();
+    this.queue = this.newQueue();
+  }
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  get nick(): string {
+    return this.client?.user.nick ?? this.opts.nick;
+  }
+
+  /** user@host as others see this connection; a conservative guess before the server says. */
+  get userHost(): { user: string; host: string } {
+    return { user: this.selfUser || '~' + this.opts.username, host: this.selfHost || 'x'.repeat(63) };
+  }
+
+  get nickLen(): number {
+    return this.isupportInt('NICKLEN', 9);
+  }
+
+  get lineLen(): number {
+    return this.isupportInt('LINELEN', 512);
+  }
+
+  get caseMapping(): CaseMapping {
+    return parseCaseMapping(this.isupportString('CASEMAPPING'));
+  }
+
+  fold(s: string): string {
+    return ircFold(s, this.caseMapping);
+  }
+
+  isChannel(name: string): boolean {
+    const types = this.isupportString('CHANTYPES') ?? '#&';
+    return name.length > 1 && types.includes(name[0] as string);
+  }
+
+  /** Connects and registers. Resolves with the registered nick; rejects on timeout, refusal or
+   *  close before registration. Call once per connection object. */
+  connect(): Promise<string> {
+    if (this._state !== 'idle') {
+      return Promise.reject(new Error(`connect() called in state ${this._state}`));
+    }
+    this._state = 'connecting';
+    const client = new Client();
+    this.client = client;
+    client.use((_c, raw) => raw.use((command, message, _line, _client, next) => {
+      if (this.handleRaw(command, message)) {
+        next();
+      }
+    }));
+    return new Promise<string>((resolve, reject) => {
+      let settled = false;
+      let nickAttempt = 0;
+      const timer = setTimeout(() => fail(new Error(`no registration within ${this.opts.connectTimeoutMs} ms`)),
+        this.opts.connectTimeoutMs);
+      const fail = (err: Error): void => {
+        if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          this.destroy(err.message);
+          reject(err);
+        }
+      };
+      client.on('registered', (e: { nick: string }) => {
+        if (settled) {
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        this._state = 'registered';
+        this.emit('event', { type: 'registered', nick: e.nick });
+        resolve(e.nick);
+      });
+      const onNickRefused = (e: { nick: string; reason: string }): void => {
+        if (this._state !== 'connecting') {
+          return;
+        }
+        const next = this.opts.nextNick?.(++nickAttempt, e.nick) ?? null;
+        if (next === null || nickAttempt > 50) {
+          fail(new Error(`nick refused: ${e.reason}`));
+        } else {
+          client.raw(buildLine('NICK', [next]));
+        }
+      };
+      client.on('nick in use', onNickRefused);
+      client.on('nick invalid', onNickRefused);
+      client.on('irc error', (e: { error: string; reason?: string }) => {
+        if (e.error === 'irc' || e.error === 'password_mismatch') {
+          fail(new Error(`server error: ${e.reason ?? e.error}`));
+        }
+      });
+      client.on('close', () => {
+        fail(new Error('connection closed before registration'));
+        this.onClosed('connection closed');
+      });
+      client.on('socket close', (err?: Error) => {
+        fail(new Error(`connection closed before registration${err ? ': ' + err.message : ''}`));
+        this.onClosed(err ? err.message : 'connection closed');
+      });
+      client.connect({
+        host: this.opts.host,
+        port: this.opts.port,
+        tls: this.opts.tls,
+        rejectUnauthorized: this.opts.tlsVerify,
+        password: this.opts.password ?? undefined,
+        nick: this.opts.nick,
+        username: this.opts.username,
+        gecos: this.opts.realname,
+        version: null,
+        auto_reconnect: false,
+        enable_echomessage: false,
+        ping_interval: 30,
+        ping_timeout: 120,
+      } as never);
+    });
+  }
+
+  /** Queues one command through flood control. Returns false when it cannot be queued. */
+  send(command: string, params: readonly string[]): boolean {
+    if (this._state !== 'registered') {
+      return false;
+    }
+    return this.queue.push(buildLine(command, params));
+  }
+
+  join(channel: string, key?: string | null): boolean {
+    return this.send('JOIN', key ? [channel, key] : [channel]);
+  }
+
+  part(channel: string, reason: string): boolean {
+    return this.send('PART', [channel, reason]);
+  }
+
+  say(target: string, text: string): boolean {
+    return this.send('PRIVMSG', [target, text]);
+  }
+
+  notice(target: string, text: string): boolean {
+    return this.send('NOTICE', [target, text]);
+  }
+
+  action(target: string, text: string): boolean {
+    return this.send('PRIVMSG', [target, `\x01ACTION ${text}\x01`]);
+  }
+
+  /** Sends QUIT after what is already queued (bounded by `graceMs`), then closes. */
+  async quit(reason: string, graceMs = 2000): Promise<void> {
+    const client = this.client;
+    if (!client || this._state === 'closed') {
+      this._state = 'closed';
+      return;
+    }
+    const deadline = Date.now() + graceMs;
+    while (this.queue.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    this.queue.clear();
+    const closed = new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, graceMs);
+      client.once('socket close', () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    try {
+      client.quit(reason.replace(/[\r\n\0]/g, ' '));
+    } catch {
+      // already closed
+    }
+    await closed;
+    this.destroy('quit');
+  }
+
+  private destroy(reason: string): void {
+    this.queue.clear();
+    const client = this.client;
+    if (client && client.connection.connected) {
+      client.connection.end();
+    }
+    this.onClosed(reason);
+  }
+
+  private onClosed(reason: string): void {
+    if (this._state === 'closed') {
+      return;
+    }
+    const wasRegistered = this._state === 'registered';
+    this._state = 'closed';
+    this.queue.clear();
+    if (wasRegistered) {
+      this.emit('event', { type: 'closed', reason });
+    }
+  }
+
+  private newQueue(): SendQueue {
+    return new SendQueue({ burst: this.opts.sendBurst, rate: this.opts.sendRate }, (line) => {
+      if (this.client?.connection.connected) {
+        this.client.connection.write(line);
+      }
+    });
+  }
+
+  private isupportInt(key: string, fallback: number): number {
+    const v = Number(this.client?.network.options[key]);
+    return Number.isInteger(v) && v > 0 ? v : fallback;
+  }
+
+  private isupportString(key: string): string | undefined {
+    const v = this.client?.network.options[key];
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  private isSelf(nick: string): boolean {
+    return this.fold(nick) === this.fold(this.nick);
+  }
+
+  /** Returns true when irc-framework should go on to process the message. */
+  private handleRaw(command: string, m: IrcMessage): boolean {
+    if (this.opts.role === 'puppet' && CHANNEL_TRAFFIC.has(command) && !this.concernsSelf(command, m)) {
+      return false;
+    }
+    const from: IrcSource = { nick: m.nick, ident: m.ident, host: m.hostname };
+    const p = m.params;
+    switch (command) {
+      case 'PRIVMSG':
+      case 'NOTICE':
+        this.onMessage(command, from, m);
+        return false;
+      case 'JOIN':
+        if (this.isSelf(m.nick)) {
+          this.selfUser = m.ident;
+          this.selfHost = m.hostname;
+        }
+        this.emitEvent({ type: 'join', channel: p[0] ?? '', user: from, account: accountOf(p[1]) });
+        return false;
+      case 'PART':
+        this.emitEvent({ type: 'part', channel: p[0] ?? '', nick: m.nick, reason: p[1] ?? '' });
+        return false;
+      case 'KICK':
+        this.emitEvent({ type: 'kick', channel: p[0] ?? '', nick: p[1] ?? '', by: m.nick, reason: p[2] ?? '' });
+        return false;
+      case 'QUIT':
+        this.emitEvent({ type: 'quit', nick: m.nick, reason: p[0] ?? '' });
+        return false;
+      case 'NICK':
+        this.emitEvent({ type: 'nick', nick: m.nick, newNick: p[0] ?? '' });
+        return true; // irc-framework tracks its own nick
+      case 'TOPIC':
+        this.emitEvent({ type: 'topic', channel: p[0] ?? '', topic: p[1] ?? '', by: m.nick || null });
+        return false;
+      case '332':
+        this.emitEvent({ type: 'topic', channel: p[1] ?? '', topic: p[2] ?? '', by: null });
+        return false;
+      case '353':
+        this.collectNames(p);
+        return false;
+      case '366':
+        this.emitNames(p[1] ?? '');
+        return false;
+      case '396':
+        this.selfHost = p[1] ?? this.selfHost;
+        return true;
+      default:
+        if (REFUSALS.has(command) && this._state === 'registered') {
+          this.emitEvent({ type: 'refused', code: command, target: p[1] ?? '', reason: p[p.length - 1] ?? '' });
+        }
+        return true;
+    }
+  }
+
+  private concernsSelf(command: string, m: IrcMessage): boolean {
+    switch (command) {
+      case 'PRIVMSG':
+      case 'NOTICE':
+      case 'TAGMSG':
+        return !this.isChannel(m.params[0] ?? '#');
+      case 'JOIN':
+      case 'PART':
+      case 'NICK':
+      case 'QUIT':
+        return this.isSelf(m.nick);
+      case 'KICK':
+        return this.isSelf(m.params[1] ?? '');
+      case 'MODE':
+        return !this.isChannel(m.params[0] ?? '#');
+      default:
+        return false;
+    }
+  }
+
+  private onMessage(command: string, from: IrcSource, m: IrcMessage): void {
+    const target = m.params[0] ?? '';
+    let text = m.params[m.params.length - 1] ?? '';
+    let kind: 'privmsg' | 'notice' | 'action' = command === 'NOTICE' ? 'notice' : 'privmsg';
+    if (text.startsWith('\x01')) {
+      const body = text.slice(1, text.endsWith('\x01') ? -1 : undefined);
+      if (command === 'PRIVMSG' && /^ACTION( |$)/.test(body)) {
+        kind = 'action';
+        text = body.slice(7);
+      } else {
+        return; // other CTCP: not bridged
+      }
+    }
+    if (!from.nick) {
+      return; // server notice
+    }
+    const t = m.tags['time'] ? Date.parse(m.tags['time']) : NaN;
+    this.emitEvent({ type: 'message', kind, from, target, text, tags: m.tags, time: Number.isFinite(t) ? t : null });
+  }
+
+  private collectNames(p: string[]): void {
+    const channel = this.fold(p[2] ?? '');
+    const prefixes = (this.client?.network.options.PREFIX ?? []).map((x) => x.symbol).join('') || '@+';
+    const list = this.names.get(channel) ?? [];
+    for (const entry of (p[3] ?? '').split(' ')) {
+      if (!entry) {
+        continue;
+      }
+      let i = 0;
+      while (i < entry.length && prefixes.includes(entry[i] as string)) {
+        i++;
+      }
+      const nick = entry.slice(i).split('!')[0] ?? '';
+      if (nick) {
+        list.push({ nick, prefixes: entry.slice(0, i) });
+      }
+    }
+    this.names.set(channel, list);
+  }
+
+  private emitNames(channel: string): void {
+    const folded = this.fold(channel);
+    const users = this.names.get(folded) ?? [];
+    this.names.delete(folded);
+    this.emitEvent({ type: 'names', channel, users });
+  }
+
+  private emitEvent(e: IrcEvent): void {
+    this.emit('event', e);
+  }
+}
+
+function accountOf(param: string | undefined): string | null {
+  return param && param !== '*' ? param : null;
+}

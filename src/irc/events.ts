@@ -1,0 +1,26 @@
+/**
+ * The typed events src/irc/ emits. Bridge code switches on `type`; nothing else of
+ * irc-framework leaks out of src/irc/.
+ */
+export interface IrcSource {
+  nick: string;
+  ident: string;
+  host: string;
+}
+
+export type IrcEvent =
+  | { type: 'registered'; nick: string }
+  | { type: 'message'; kind: 'privmsg' | 'notice' | 'action'; from: IrcSource; target: string; text: string;
+      tags: Record<string, string>; time: number | null }
+  | { type: 'join'; channel: string; user: IrcSource; account: string | null }
+  | { type: 'part'; channel: string; nick: string; reason: string }
+  | { type: 'kick'; channel: string; nick: string; by: string; reason: string }
+  | { type: 'quit'; nick: string; reason: string }
+  | { type: 'nick'; nick: string; newNick: string }
+  | { type: 'names'; channel: string; users: Array<{ nick: string; prefixes: string }> }
+  | { type: 'topic'; channel: string; topic: string; by: string | null }
+  /** The server refused something this connection asked for. */
+  | { type: 'refused'; code: string; target: string; reason: string }
+  | { type: 'closed'; reason: string };
+
+export type IrcEventOf<T extends IrcEvent['type']> = Extract<IrcEvent, { type: T }>;

@@ -1,0 +1,239 @@
+/**
+ * Client-server API calls as the appservice: as the bot, or as any user in the exclusive
+ * namespace (`?user_id=`). Plain fetch (undici keeps connections alive); no SDK on the hot path.
+ * Retries rate limits (honouring retry_after_ms) and transient failures with bounded backoff.
+ */
+import { getLogger } from '../log';
+
+const log = getLogger('matrix.client');
+
+export class MatrixApiError extends Error {
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    readonly errcode: string,
+    readonly detail: string,
+    readonly retryAfterMs: number | null = null,
+  ) {
+    super(`${method} ${path}: ${status} ${errcode} ${detail}`);
+    this.name = 'MatrixApiError';
+  }
+}
+
+export interface MatrixClientOptions {
+  homeserverUrl: string;
+  asToken: string;
+  /** Attempts for a retryable failure (network error, 429, 5xx). */
+  maxAttempts?: number;
+  /** First backoff step; doubles per attempt. */
+  backoffMs?: number;
+  fetchImpl?: typeof fetch;
+}
+
+export interface RequestOptions {
+  asUser?: string;
+  query?: Record<string, string | number | undefined>;
+  body?: unknown;
+  rawBody?: { data: Buffer | string; contentType: string };
+  /** Do not retry (the caller handles failure itself). */
+  noRetry?: boolean;
+}
+
+export type RoomEventContent = Record<string, unknown>;
+
+let txnCounter = 0;
+/** A transaction ID unique within this process and across restarts. */
+export function newTxnId(): string {
+  txnCounter = (txnCounter + 1) % 1e9;
+  return `mib.${Date.now().toString(36)}.${process.pid.toString(36)}.${txnCounter}`;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class MatrixClient {
+  private readonly base: string;
+  private readonly fetchImpl: typeof fetch;
+  private readonly maxAttempts: number;
+  private readonly backoffMs: number;
+
+  constructor(private readonly opts: MatrixClientOptions) {
+    this.base = opts.homeserverUrl.replace(/\/+$/, '');
+    this.fetchImpl = opts.fetchImpl ?? fetch;
+    this.maxAttempts = opts.maxAttempts ?? 5;
+    this.backoffMs = opts.backoffMs ?? 250;
+  }
+
+  async request<T = Record<string, unknown>>(method: string, path: string, o: RequestOptions = {}): Promise<T> {
+    const url = new URL(this.base + path);
+    for (const [k, v] of Object.entries(o.query ?? {})) {
+      if (v !== undefined) {
+        url.searchParams.set(k, String(v));
+      }
+    }
+    if (o.asUser) {
+      url.searchParams.set('user_id', o.asUser);
+    }
+    const headers: Record<string, string> = { authorization: `Bearer ${this.opts.asToken}` };
+    let body: string | Buffer | undefined;
+    if (o.rawBody) {
+      headers['content-type'] = o.rawBody.contentType;
+      body = o.rawBody.data;
+    } else if (o.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(o.body);
+    }
+    const attempts = o.noRetry ? 1 : this.maxAttempts;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.fetchImpl(url, { method, headers, body });
+      } catch (err) {
+        if (attempt >= attempts) {
+          throw new MatrixApiError(method, path, 0, 'M_CONNECTION', (err as Error).message);
+        }
+        await sleep(this.backoffMs * 2 ** (attempt - 1));
+        continue;
+      }
+      const text = await res.text();
+      if (res.ok) {
+        return (text ? JSON.parse(text) : {}) as T;
+      }
+      let parsed: { errcode?: string; error?: string; retry_after_ms?: number } = {};
+      try {
+        parsed = JSON.parse(text) as typeof parsed;
+      } catch {
+        // not JSON: keep the status
+      }
+      const retryAfter = res.status === 429 ? (parsed.retry_after_ms ?? this.backoffMs) : null;
+      const err = new MatrixApiError(method, path, res.status, parsed.errcode ?? `HTTP_${res.status}`,
+        parsed.error ?? text.slice(0, 200), retryAfter);
+      const retryable = res.status === 429 || res.status >= 500;
+      if (!retryable || attempt >= attempts) {
+        throw err;
+      }
+      const wait = retryAfter ?? this.backoffMs * 2 ** (attempt - 1);
+      log.debug('retrying homeserver request', { method, path, status: res.status, wait_ms: wait });
+      await sleep(wait);
+    }
+  }
+
+  whoami(): Promise<{ user_id: string }> {
+    return this.request('GET', '/_matrix/client/v3/account/whoami', { noRetry: true });
+  }
+
+  versions(): Promise<{ versions: string[] }> {
+    return this.request('GET', '/_matrix/client/versions', { noRetry: true });
+  }
+
+  /** Registers a user in the appservice namespace; an existing user is not an error. */
+  async register(localpart: string): Promise<void> {
+    try {
+      await this.request('POST', '/_matrix/client/v3/register', {
+        body: { type: 'm.login.application_service', username: localpart, inhibit_login: true },
+        query: { kind: 'user' },
+      });
+    } catch (err) {
+      if (!(err instanceof MatrixApiError && err.errcode === 'M_USER_IN_USE')) {
+        throw err;
+      }
+    }
+  }
+
+  setDisplayName(userId: string, displayname: string): Promise<unknown> {
+    return this.request('PUT', `/_matrix/client/v3/profile/${enc(userId)}/displayname`,
+      { asUser: userId, body: { displayname } });
+  }
+
+  async getDisplayName(userId: string): Promise<string | null> {
+    try {
+      const r = await this.request<{ displayname?: string }>('GET',
+        `/_matrix/client/v3/profile/${enc(userId)}/displayname`, { noRetry: true });
+      return typeof r.displayname === 'string' ? r.displayname : null;
+    } catch {
+      return null;
+    }
+  }
+
+  createRoom(body: Record<string, unknown>, asUser?: string): Promise<{ room_id: string }> {
+    return this.request('POST', '/_matrix/client/v3/createRoom', { body, asUser });
+  }
+
+  async joinRoom(roomIdOrAlias: string, asUser: string): Promise<string> {
+    const r = await this.request<{ room_id: string }>('POST', `/_matrix/client/v3/join/${enc(roomIdOrAlias)}`,
+      { asUser, body: {} });
+    return r.room_id;
+  }
+
+  invite(roomId: string, userId: string, asUser?: string): Promise<unknown> {
+    return this.request('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/invite`,
+      { asUser, body: { user_id: userId } });
+  }
+
+  leave(roomId: string, asUser: string, reason?: string): Promise<unknown> {
+    return this.request('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/leave`,
+      { asUser, body: reason ? { reason } : {} });
+  }
+
+  kick(roomId: string, userId: string, reason: string, asUser?: string): Promise<unknown> {
+    return this.request('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/kick`,
+      { asUser, body: { user_id: userId, reason } });
+  }
+
+  async sendEvent(roomId: string, type: string, content: RoomEventContent, asUser?: string,
+    ts?: number | null): Promise<string> {
+    const r = await this.request<{ event_id: string }>('PUT',
+      `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(type)}/${enc(newTxnId())}`,
+      { asUser, body: content, query: { ts: ts ?? undefined } });
+    return r.event_id;
+  }
+
+  async sendState(roomId: string, type: string, stateKey: string, content: RoomEventContent,
+    asUser?: string): Promise<string> {
+    const r = await this.request<{ event_id: string }>('PUT',
+      `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`, { asUser, body: content });
+    return r.event_id;
+  }
+
+  async getState<T = Record<string, unknown>>(roomId: string, type: string, stateKey = ''): Promise<T | null> {
+    try {
+      return await this.request<T>('GET', `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`,
+        { noRetry: true });
+    } catch (err) {
+      if (err instanceof MatrixApiError && err.status === 404) {
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  async joinedMembers(roomId: string): Promise<Record<string, { display_name?: string }>> {
+    const r = await this.request<{ joined: Record<string, { display_name?: string }> }>('GET',
+      `/_matrix/client/v3/rooms/${enc(roomId)}/joined_members`);
+    return r.joined ?? {};
+  }
+
+  async resolveAlias(alias: string): Promise<string | null> {
+    try {
+      const r = await this.request<{ room_id: string }>('GET',
+        `/_matrix/client/v3/directory/room/${enc(alias)}`, { noRetry: true });
+      return r.room_id;
+    } catch (err) {
+      if (err instanceof MatrixApiError && err.status === 404) {
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /** Uploads to the media repository; returns the mxc:// URI. */
+  async upload(data: Buffer | string, contentType: string, filename: string, asUser?: string): Promise<string> {
+    const r = await this.request<{ content_uri: string }>('POST', '/_matrix/media/v3/upload',
+      { asUser, query: { filename }, rawBody: { data, contentType } });
+    return r.content_uri;
+  }
+}
+
+function enc(s: string): string {
+  return encodeURIComponent(s);
+}

@@ -1,0 +1,99 @@
+/**
+ * Typed Matrix events. The homeserver's JSON is checked once here; the bridge core only ever
+ * sees these shapes. An event that is malformed comes back as `{ ok: false, reason }`.
+ */
+export interface BaseEvent {
+  eventId: string;
+  roomId: string;
+  sender: string;
+  ts: number;
+}
+
+export type MatrixEvent =
+  | (BaseEvent & {
+      kind: 'message';
+      msgtype: string;
+      body: string;
+      html: string | null;
+      /** For m.image, m.file, m.audio, m.video: the mxc:// URL. */
+      url: string | null;
+      /** The event this one edits (m.replace), with the new content already applied. */
+      replaces: string | null;
+      inReplyTo: string | null;
+    })
+  | (BaseEvent & {
+      kind: 'member';
+      stateKey: string;
+      membership: string;
+      prevMembership: string | null;
+      displayName: string | null;
+      reason: string | null;
+    })
+  | (BaseEvent & { kind: 'topic'; topic: string })
+  | (BaseEvent & { kind: 'other'; type: string });
+
+export type ParseResult = { ok: true; event: MatrixEvent } | { ok: false; reason: string };
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+export function parseMatrixEvent(raw: unknown): ParseResult {
+  if (!isObj(raw)) {
+    return { ok: false, reason: 'event is not an object' };
+  }
+  const type = str(raw.type);
+  const roomId = str(raw.room_id);
+  const sender = str(raw.sender);
+  const eventId = str(raw.event_id) ?? '';
+  if (!type || !roomId || !sender) {
+    return { ok: false, reason: 'event lacks type, room_id or sender' };
+  }
+  const content = isObj(raw.content) ? raw.content : null;
+  if (!content) {
+    return { ok: false, reason: `${type} event ${eventId} has no content object` };
+  }
+  const base: BaseEvent = { eventId, roomId, sender, ts: typeof raw.origin_server_ts === 'number' ? raw.origin_server_ts : Date.now() };
+  switch (type) {
+    case 'm.room.message':
+      return parseMessage(base, content);
+    case 'm.room.member': {
+      const stateKey = str(raw.state_key);
+      const membership = str(content.membership);
+      if (!stateKey || !membership) {
+        return { ok: false, reason: `m.room.member ${eventId} lacks state_key or membership` };
+      }
+      const unsigned = isObj(raw.unsigned) ? raw.unsigned : {};
+      const prev = isObj(unsigned.prev_content) ? str(unsigned.prev_content.membership) : null;
+      return {
+        ok: true,
+        event: { ...base, kind: 'member', stateKey, membership, prevMembership: prev,
+          displayName: str(content.displayname), reason: str(content.reason) },
+      };
+    }
+    case 'm.room.topic':
+      return { ok: true, event: { ...base, kind: 'topic', topic: str(content.topic) ?? '' } };
+    default:
+      return { ok: true, event: { ...base, kind: 'other', type } };
+  }
+}
+
+function parseMessage(base: BaseEvent, content: Record<string, unknown>): ParseResult {
+  const relates = isObj(content['m.relates_to']) ? content['m.relates_to'] : {};
+  let c = content;
+  let replaces: string | null = null;
+  if (relates.rel_type === 'm.replace' && isObj(content['m.new_content'])) {
+    c = content['m.new_content'];
+    replaces = str(relates.event_id);
+  }
+  const msgtype = str(c.msgtype);
+  const body = str(c.body);
+  if (!msgtype || body === null) {
+    return { ok: false, reason: `m.room.message ${base.eventId} lacks msgtype or body` };
+  }
+  const html = c.format === 'org.matrix.custom.html' ? str(c.formatted_body) : null;
+  const reply = isObj(relates['m.in_reply_to']) ? str(relates['m.in_reply_to'].event_id) : null;
+  return {
+    ok: true,
+    event: { ...base, kind: 'message', msgtype, body, html, url: str(c.url), replaces, inReplyTo: reply },
+  };
+}

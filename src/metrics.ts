@@ -1,0 +1,65 @@
+/**
+ * Every Prometheus metric the bridge exports, in one place, on an injected registry.
+ * Names: ircbridge_<area>_<what>[_total|_seconds]; labels are low-cardinality (network,
+ * direction, outcome, state), never a room or user ID.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export type Direction = 'matrix_to_irc' | 'irc_to_matrix';
+
+export class Metrics {
+  readonly messages: Counter<'direction' | 'outcome'>;
+  readonly transactionSeconds: Histogram<'outcome'>;
+  readonly ircConnections: Gauge<'network' | 'state'>;
+  readonly inboundBacklog: Gauge;
+  readonly matrixRequestFailures: Counter<'outcome'>;
+
+  /** Set by main.ts: reports the current IRC connections when Prometheus scrapes. */
+  connectionSource: (() => Array<{ network: string; state: string; count: number }>) | null = null;
+
+  constructor(readonly registry: Registry = new Registry(), opts: { defaults?: boolean } = {}) {
+    if (opts.defaults ?? true) {
+      collectDefaultMetrics({ register: registry });
+    }
+    this.messages = new Counter({
+      name: 'ircbridge_messages_total',
+      help: 'Messages handled, by direction and outcome (sent, failed, dropped)',
+      labelNames: ['direction', 'outcome'],
+      registers: [registry],
+    });
+    this.transactionSeconds = new Histogram({
+      name: 'ircbridge_transaction_seconds',
+      help: 'Time to accept one appservice transaction (store and answer)',
+      labelNames: ['outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    });
+    this.ircConnections = new Gauge({
+      name: 'ircbridge_irc_connections',
+      help: 'IRC connections by network and state',
+      labelNames: ['network', 'state'],
+      registers: [registry],
+      collect: () => {
+        this.ircConnections.reset();
+        for (const c of this.connectionSource?.() ?? []) {
+          this.ircConnections.set({ network: c.network, state: c.state }, c.count);
+        }
+      },
+    });
+    this.inboundBacklog = new Gauge({
+      name: 'ircbridge_inbound_backlog_events',
+      help: 'Matrix events accepted and not yet handled',
+      registers: [registry],
+    });
+    this.matrixRequestFailures = new Counter({
+      name: 'ircbridge_matrix_request_failures_total',
+      help: 'Client-server API calls that failed after retries',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+  }
+
+  message(direction: Direction, outcome: 'sent' | 'failed' | 'dropped'): void {
+    this.messages.inc({ direction, outcome });
+  }
+}

@@ -1,0 +1,190 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Channel, NetworkId, Nick, RoomId, UserId } from '../ids';
+import { migrate } from './migrate';
+import type {
+  GhostRecord,
+  InboundEvent,
+  MappingOrigin,
+  MemberRecord,
+  PuppetRecord,
+  RoomMapping,
+  Store,
+} from './store';
+
+interface MappingRow {
+  network: string;
+  channel: string;
+  room_id: string;
+  origin: MappingOrigin;
+  channel_key: string | null;
+}
+
+const toMapping = (r: MappingRow): RoomMapping => ({
+  network: r.network as NetworkId,
+  channel: r.channel as Channel,
+  roomId: r.room_id as RoomId,
+  origin: r.origin,
+  key: r.channel_key,
+});
+
+/** The SQLite store: one file, WAL mode, migrations applied on open. */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly stmt;
+
+  /** `path` ':memory:' gives a private in-memory database (tests). */
+  constructor(path: string) {
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+    }
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL is durable across process crashes in WAL mode (only an OS crash can lose the
+    // last commits), which is the failure the transaction endpoint must survive.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    const db = this.db;
+    this.stmt = {
+      upsertMapping: db.prepare(
+        `INSERT INTO room_mappings (network, channel_folded, channel, room_id, origin, channel_key, created_at)
+         VALUES (@network, @folded, @channel, @roomId, @origin, @key, @now)
+         ON CONFLICT (network, channel_folded) DO UPDATE SET
+           channel = excluded.channel, room_id = excluded.room_id, origin = excluded.origin,
+           channel_key = excluded.channel_key`),
+      mappingByChannel: db.prepare('SELECT * FROM room_mappings WHERE network = ? AND channel_folded = ?'),
+      mappingByRoom: db.prepare('SELECT * FROM room_mappings WHERE room_id = ?'),
+      allMappings: db.prepare('SELECT * FROM room_mappings ORDER BY network, channel_folded'),
+      networkMappings: db.prepare('SELECT * FROM room_mappings WHERE network = ? ORDER BY channel_folded'),
+      removeMapping: db.prepare('DELETE FROM room_mappings WHERE room_id = ?'),
+      getPuppet: db.prepare('SELECT * FROM puppets WHERE user_id = ? AND network = ?'),
+      savePuppet: db.prepare(
+        `INSERT INTO puppets (user_id, network, nick, username, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, network) DO UPDATE SET nick = excluded.nick, username = excluded.username,
+           updated_at = excluded.updated_at`),
+      addMember: db.prepare(
+        `INSERT INTO matrix_members (room_id, user_id, display_name) VALUES (?, ?, ?)
+         ON CONFLICT (room_id, user_id) DO UPDATE SET display_name = excluded.display_name`),
+      removeMember: db.prepare('DELETE FROM matrix_members WHERE room_id = ? AND user_id = ?'),
+      listMembers: db.prepare('SELECT * FROM matrix_members WHERE room_id = ? ORDER BY user_id'),
+      roomsOfUser: db.prepare('SELECT room_id FROM matrix_members WHERE user_id = ? ORDER BY room_id'),
+      ghostByNick: db.prepare('SELECT * FROM ghosts WHERE network = ? AND nick_folded = ?'),
+      saveGhost: db.prepare(
+        `INSERT INTO ghosts (network, nick_folded, nick, user_id, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (network, nick_folded) DO UPDATE SET nick = excluded.nick, user_id = excluded.user_id,
+           updated_at = excluded.updated_at`),
+      ghostByUser: db.prepare('SELECT * FROM ghosts WHERE network = ? AND user_id = ? ORDER BY updated_at DESC LIMIT 1'),
+      insertTxn: db.prepare('INSERT OR IGNORE INTO processed_txns (txn_id, received_at) VALUES (?, ?)'),
+      insertEvent: db.prepare(
+        'INSERT INTO inbound_events (txn_id, room_id, event_json, received_at) VALUES (?, ?, ?, ?)'),
+      listEvents: db.prepare('SELECT seq, txn_id, room_id, event_json FROM inbound_events ORDER BY seq'),
+      deleteEvent: db.prepare('DELETE FROM inbound_events WHERE seq = ?'),
+      pruneTxns: db.prepare('DELETE FROM processed_txns WHERE received_at < ?'),
+    };
+  }
+
+  upsertRoomMapping(m: RoomMapping, channelFolded: string): void {
+    this.stmt.upsertMapping.run({
+      network: m.network, folded: channelFolded, channel: m.channel, roomId: m.roomId,
+      origin: m.origin, key: m.key, now: Date.now(),
+    });
+  }
+
+  getRoomByChannel(network: NetworkId, channelFolded: string): RoomMapping | null {
+    const row = this.stmt.mappingByChannel.get(network, channelFolded) as MappingRow | undefined;
+    return row ? toMapping(row) : null;
+  }
+
+  getMappingByRoom(roomId: RoomId): RoomMapping | null {
+    const row = this.stmt.mappingByRoom.get(roomId) as MappingRow | undefined;
+    return row ? toMapping(row) : null;
+  }
+
+  listRoomMappings(network?: NetworkId): RoomMapping[] {
+    const rows = (network ? this.stmt.networkMappings.all(network) : this.stmt.allMappings.all()) as MappingRow[];
+    return rows.map(toMapping);
+  }
+
+  removeRoomMapping(roomId: RoomId): void {
+    this.stmt.removeMapping.run(roomId);
+  }
+
+  getPuppet(userId: UserId, network: NetworkId): PuppetRecord | null {
+    const row = this.stmt.getPuppet.get(userId, network) as
+      { user_id: string; network: string; nick: string; username: string } | undefined;
+    return row
+      ? { userId: row.user_id as UserId, network: row.network as NetworkId, nick: row.nick as Nick, username: row.username }
+      : null;
+  }
+
+  savePuppet(p: PuppetRecord): void {
+    this.stmt.savePuppet.run(p.userId, p.network, p.nick, p.username, Date.now());
+  }
+
+  addMember(m: MemberRecord): void {
+    this.stmt.addMember.run(m.roomId, m.userId, m.displayName);
+  }
+
+  removeMember(roomId: RoomId, userId: UserId): void {
+    this.stmt.removeMember.run(roomId, userId);
+  }
+
+  listMembers(roomId: RoomId): MemberRecord[] {
+    const rows = this.stmt.listMembers.all(roomId) as Array<{ room_id: string; user_id: string; display_name: string | null }>;
+    return rows.map((r) => ({ roomId: r.room_id as RoomId, userId: r.user_id as UserId, displayName: r.display_name }));
+  }
+
+  listRoomsOfUser(userId: UserId): RoomId[] {
+    return (this.stmt.roomsOfUser.all(userId) as Array<{ room_id: string }>).map((r) => r.room_id as RoomId);
+  }
+
+  getGhostByNick(network: NetworkId, nickFolded: string): GhostRecord | null {
+    const row = this.stmt.ghostByNick.get(network, nickFolded) as
+      { network: string; nick: string; user_id: string } | undefined;
+    return row ? { network: row.network as NetworkId, nick: row.nick as Nick, userId: row.user_id as UserId } : null;
+  }
+
+  saveGhost(g: GhostRecord, nickFolded: string): void {
+    this.stmt.saveGhost.run(g.network, nickFolded, g.nick, g.userId, Date.now());
+  }
+
+  getGhostByUserId(network: NetworkId, userId: UserId): GhostRecord | null {
+    const row = this.stmt.ghostByUser.get(network, userId) as { network: string; nick: string; user_id: string } | undefined;
+    return row ? { network: row.network as NetworkId, nick: row.nick as Nick, userId: row.user_id as UserId } : null;
+  }
+
+  acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>): boolean {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      if (this.stmt.insertTxn.run(txnId, now).changes === 0) {
+        return false;
+      }
+      for (const e of events) {
+        this.stmt.insertEvent.run(txnId, e.roomId, e.json, now);
+      }
+      return true;
+    })();
+  }
+
+  listInboundEvents(): InboundEvent[] {
+    const rows = this.stmt.listEvents.all() as Array<{ seq: number; txn_id: string; room_id: string | null; event_json: string }>;
+    return rows.map((r) => ({ seq: r.seq, txnId: r.txn_id, roomId: r.room_id, event: JSON.parse(r.event_json) as unknown }));
+  }
+
+  deleteInboundEvent(seq: number): void {
+    this.stmt.deleteEvent.run(seq);
+  }
+
+  pruneTransactions(olderThanMs: number): number {
+    return this.stmt.pruneTxns.run(Date.now() - olderThanMs).changes;
+  }
+
+  close(): void {
+    if (this.db.open) {
+      this.db.close();
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The store, in the bridge's own words. No SQL leaves src/store/. Every method is synchronous:
+ * better-sqlite3 is synchronous and a call costs microseconds, so the callers stay simple and
+ * ordering is never in doubt.
+ */
+import type { Channel, NetworkId, Nick, RoomId, UserId } from '../ids';
+
+export type MappingOrigin = 'alias' | 'static' | 'plumbed';
+
+export interface RoomMapping {
+  network: NetworkId;
+  channel: Channel;
+  roomId: RoomId;
+  origin: MappingOrigin;
+  key: string | null;
+}
+
+export interface PuppetRecord {
+  userId: UserId;
+  network: NetworkId;
+  nick: Nick;
+  username: string;
+}
+
+export interface GhostRecord {
+  network: NetworkId;
+  nick: Nick;
+  userId: UserId;
+}
+
+export interface MemberRecord {
+  roomId: RoomId;
+  userId: UserId;
+  displayName: string | null;
+}
+
+export interface InboundEvent {
+  seq: number;
+  txnId: string;
+  roomId: string | null;
+  event: unknown;
+}
+
+export interface Store {
+  // Room mappings. `channelFolded` is the channel case-folded by the network's casemapping.
+  upsertRoomMapping(m: RoomMapping, channelFolded: string): void;
+  getRoomByChannel(network: NetworkId, channelFolded: string): RoomMapping | null;
+  getMappingByRoom(roomId: RoomId): RoomMapping | null;
+  listRoomMappings(network?: NetworkId): RoomMapping[];
+  removeRoomMapping(roomId: RoomId): void;
+
+  // Puppets: the nick a Matrix user keeps on a network.
+  getPuppet(userId: UserId, network: NetworkId): PuppetRecord | null;
+  savePuppet(p: PuppetRecord): void;
+
+  // Matrix members of bridged rooms (real Matrix users only, never ghosts).
+  addMember(m: MemberRecord): void;
+  removeMember(roomId: RoomId, userId: UserId): void;
+  listMembers(roomId: RoomId): MemberRecord[];
+  listRoomsOfUser(userId: UserId): RoomId[];
+
+  // Ghosts.
+  getGhostByNick(network: NetworkId, nickFolded: string): GhostRecord | null;
+  saveGhost(g: GhostRecord, nickFolded: string): void;
+  /** The nick a ghost last had on a network. */
+  getGhostByUserId(network: NetworkId, userId: UserId): GhostRecord | null;
+
+  // Transactions: accepted atomically with their events, so a 200 means "stored".
+  /** Stores the transaction ID and its events in one SQLite transaction. Returns false (and
+   *  stores nothing) when the ID was accepted before. */
+  acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>): boolean;
+  listInboundEvents(): InboundEvent[];
+  deleteInboundEvent(seq: number): void;
+  /** Forgets transaction IDs older than `olderThanMs` (the homeserver retries within minutes). */
+  pruneTransactions(olderThanMs: number): number;
+
+  close(): void;
+}
