@@ -155,6 +155,7 @@ describe('builders', () => {
     const bad: T = { a: 1, b: 'q', c: 'z', l: [] };
     // @ts-expect-error values are read-only
     good.a = 2;
-    expect([good, bad]).toHaveLength(2);
+    expect(run(node, good).value).toEqual(good);
+    expect(run(node, bad).problems).toEqual(['x.c: expected one of x, y']);
   });
 });

@@ -153,17 +153,23 @@ export function reopenCodes(style: IrcStyle): string {
   return out;
 }
 
-const TRAILING_COLOUR = /(?:\x03(\d{0,2})(?:,\d{1,2})?|\x04((?:[0-9a-f]{6})?)(?:,[0-9a-f]{6})?)$/i;
+const TRAILING_COLOUR = /(?:\x03(\d{0,2})(,\d{1,2})?|\x04((?:[0-9a-f]{6})?)(,[0-9a-f]{6})?)$/i;
 
 /**
- * '\x02\x02' when `next` would be read as part of a colour code at the end of `codes` (a digit after
- * a bare or one-digit \x03, a comma after any colour code...), else ''. Adds nothing visible.
+ * '\x02\x02' when the start of `next` would be read as part of a colour code that ends `codes`
+ * (a digit after a bare or one-digit \x03, a comma after a colour without background...), else ''.
+ * The guard toggles bold twice, so it shows nothing.
  */
 export function colourGuard(codes: string, next: string): string {
   const m = TRAILING_COLOUR.exec(codes);
   if (!m || next === '') return '';
   const c = next.charAt(0);
-  if (c === ',') return BOLD + BOLD;
-  if (m[1] !== undefined) return m[1].length < 2 && isDigit(c) ? BOLD + BOLD : '';
-  return m[2] === '' && /[0-9a-f]/i.test(c) ? BOLD + BOLD : '';
+  let absorbed: boolean;
+  if (m[1] !== undefined) {
+    const bg = m[2];
+    absorbed = bg !== undefined ? bg.length < 3 && isDigit(c) : c === ',' || (m[1].length < 2 && isDigit(c));
+  } else {
+    absorbed = m[4] === undefined && (c === ',' || (m[3] === '' && /[0-9a-f]/i.test(c)));
+  }
+  return absorbed ? BOLD + BOLD : '';
 }

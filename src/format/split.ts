@@ -93,23 +93,43 @@ function segmentRegion(text: string, start: number, end: number, out: string[]):
   }
 }
 
-const isAscii = (text: string, i: number): boolean => i >= text.length || text.charCodeAt(i) < 0x80;
+// Code points whose grapheme break property is Other or Control (never Extend, SpacingMark,
+// Prepend, ZWJ, regional indicator or Hangul): Latin, Greek, Cyrillic, kana, CJK ideographs and
+// fullwidth forms. Between two of them there is always a cluster boundary (CR LF excepted), so
+// such text can skip the segmenter. The spec checks every one of these code points.
+export const SIMPLE_CLUSTER_RANGES: ReadonlyArray<readonly [number, number]> = [
+  [0x0000, 0x007f],
+  [0x00a0, 0x02ff],
+  [0x0370, 0x0482],
+  [0x048a, 0x052f],
+  [0x3041, 0x3096],
+  [0x30a0, 0x30ff],
+  [0x4e00, 0x9fff],
+  [0xff01, 0xff5e],
+];
 
-/** Between two ASCII characters (other than CR LF) there is always a cluster boundary. */
-const asciiBreak = (text: string, i: number): boolean =>
-  isAscii(text, i) && isAscii(text, i + 1) && !(text[i] === '\r' && text[i + 1] === '\n');
+function isSimple(text: string, i: number): boolean {
+  if (i >= text.length) return true;
+  const c = text.charCodeAt(i);
+  if (c < 0x80) return true;
+  for (const [lo, hi] of SIMPLE_CLUSTER_RANGES) if (c >= lo && c <= hi) return true;
+  return false;
+}
 
-/** Grapheme clusters of `text`; ASCII stretches skip the (slow) segmenter. */
-function graphemes(text: string): string[] {
+const simpleBreak = (text: string, i: number): boolean =>
+  isSimple(text, i) && isSimple(text, i + 1) && !(text[i] === '\r' && text[i + 1] === '\n');
+
+/** Grapheme clusters of `text`, in order; simple stretches skip the (slow) segmenter. */
+export function graphemeClusters(text: string): string[] {
   const out: string[] = [];
   let i = 0;
   while (i < text.length) {
-    if (asciiBreak(text, i)) {
+    if (simpleBreak(text, i)) {
       out.push(text.charAt(i++));
       continue;
     }
     let j = i + 1;
-    while (j < text.length && !asciiBreak(text, j)) j++;
+    while (j < text.length && !simpleBreak(text, j)) j++;
     const end = Math.min(text.length, j + 1);
     segmentRegion(text, i, end, out);
     i = end;
@@ -129,7 +149,7 @@ function toUnits(line: string): { units: Unit[]; styles: IrcStyle[] } {
       style = token.style;
       continue;
     }
-    for (const segment of graphemes(token.text)) {
+    for (const segment of graphemeClusters(token.text)) {
       styles.push(style);
       units.push({ s: segment, bytes: utf8ByteLength(segment), code: false, space: segment === ' ' });
     }
