@@ -28,7 +28,7 @@ function patched(raw: Raw, path: string, value: unknown): Raw {
   return copy;
 }
 
-function problemsOf(raw: unknown): readonly string[] {
+function problemsOf(raw: unknown): string[] {
   try {
     parseConfig(raw);
   } catch (err: unknown) {
@@ -268,7 +268,7 @@ describe('loadConfig', () => {
     writeFileSync(path, text);
     return path;
   };
-  const problemsLoading = (path: string): readonly string[] => {
+  const problemsLoading = (path: string): string[] => {
     try {
       loadConfig(path);
     } catch (err: unknown) {

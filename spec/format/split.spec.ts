@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { stripIrcCodes } from '../../src/format/irc-codes';
-import { ircLineBudget, sanitizeIrcText, splitForIrc, utf8ByteLength } from '../../src/format/split';
-import { nastyText } from './arbitraries';
+import {
+  SIMPLE_CLUSTER_RANGES,
+  graphemeClusters,
+  ircLineBudget,
+  sanitizeIrcText,
+  splitForIrc,
+  utf8ByteLength,
+} from '../../src/format/split';
+import { nastyText, nastyUnit } from './arbitraries';
 
 const graphemes = (s: string): string[] =>
   [...new Intl.Segmenter(undefined, { granularity: 'grapheme' }).segment(s)].map((g) => g.segment);
@@ -27,6 +34,54 @@ describe('utf8ByteLength', () => {
         expect(utf8ByteLength(s)).toBe(Buffer.byteLength(s, 'utf8'));
       }),
     );
+  });
+});
+
+describe('graphemeClusters', () => {
+  const cases = [
+    { name: 'empty', input: '', expected: [] },
+    { name: 'ASCII', input: 'ab c', expected: ['a', 'b', ' ', 'c'] },
+    { name: 'CR LF is one cluster', input: 'a\r\nb', expected: ['a', '\r\n', 'b'] },
+    { name: 'ASCII letter takes a following combining mark', input: 'ae\u0301z', expected: ['a', 'e\u0301', 'z'] },
+    { name: 'flags pair up', input: 'x🇫🇷🇩🇪', expected: ['x', '🇫🇷', '🇩🇪'] },
+    { name: 'ZWJ sequence', input: '日👨\u200d👩\u200d👧本', expected: ['日', '👨\u200d👩\u200d👧', '本'] },
+    { name: 'Hangul jamo compose', input: 'a\u1100\u1161\u11a8b', expected: ['a', '\u1100\u1161\u11a8', 'b'] },
+    { name: 'Devanagari conjunct', input: 'क्षa', expected: ['क्ष', 'a'] },
+  ];
+  test.each(cases)('$name', ({ input, expected }) => {
+    expect(graphemeClusters(input)).toEqual(expected);
+  });
+
+  test('every "simple" code point is a cluster of its own next to anything simple', () => {
+    const seg = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+    const count = (s: string): number => [...seg.segment(s)].length;
+    const wrong: string[] = [];
+    for (const [lo, hi] of SIMPLE_CLUSTER_RANGES) {
+      for (let c = lo; c <= hi; c++) {
+        const ch = String.fromCharCode(c);
+        if (ch === '\r' || ch === '\n') continue;
+        // a ÷ ch (not Extend, SpacingMark, ZWJ), ch ÷ ch (not a regional indicator or jamo), ch ÷ é
+        // (not Prepend): four clusters.
+        if (count(`a${ch}${ch}\u00e9`) !== 4) wrong.push(c.toString(16));
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  test('property: same clusters as the segmenter on the whole string, also past window edges', () => {
+    const seg = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+    const long = fc.string({ unit: nastyUnit, minLength: 300, maxLength: 900 });
+    fc.assert(
+      fc.property(fc.oneof(nastyText(), long), (s) => {
+        expect(graphemeClusters(s)).toEqual(Array.from(seg.segment(s), (g) => g.segment));
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('a cluster longer than the segmenting window stays whole', () => {
+    const zalgo = `a${'\u0301'.repeat(1500)}`;
+    expect(graphemeClusters(`${zalgo}日${zalgo}`)).toEqual([zalgo, '日', zalgo]);
   });
 });
 
@@ -125,7 +180,7 @@ describe('splitForIrc', () => {
       name: 'bold re-opened after the cut, counted in the budget',
       input: '\x02aaaa bbbb cccc',
       budget: 10,
-      expected: ['\x02aaaa', '\x02bbbb cccc'],
+      expected: ['\x02aaaa bbbb', '\x02cccc'],
     },
     {
       name: 'colour with background re-opened',
@@ -162,6 +217,18 @@ describe('splitForIrc', () => {
       input: '\x01ACTION dances\x01',
       budget: 10,
       expected: ['\x01ACTION', 'dances\x01'],
+    },
+    {
+      name: 'bold re-opened after a mid-word cut',
+      input: '\x02aaaa bbbbbbbbbbbb',
+      budget: 10,
+      expected: ['\x02aaaa', '\x02bbbbbbbbb', '\x02bbb'],
+    },
+    {
+      name: 'a comma after a colour with background needs no guard',
+      input: `\x0304,01${'q'.repeat(10)},5`,
+      budget: 16,
+      expected: [`\x0304,01${'q'.repeat(10)}`, '\x0304,01,5'],
     },
     { name: 'emoji with modifiers', input: '👍🏽👍🏽👍🏽', budget: 16, expected: ['👍🏽👍🏽', '👍🏽'] },
   ];

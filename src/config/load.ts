@@ -11,14 +11,14 @@ export type Config = Infer<typeof configSchema>;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
-  readonly problems: readonly string[];
+  readonly problems: string[];
 
   /** `source` (a file path) prefixes the message when the problems come from a file. */
   constructor(problems: readonly string[], source?: string) {
     const where = source ? ` in ${source}` : '';
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
     super(`Invalid configuration${where} (${count}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.problems = Object.freeze([...problems]);
+    this.problems = [...problems];
   }
 }
 
