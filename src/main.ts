@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Bridge } from './bridge/bridge';
 import type { BridgeContext } from './bridge/context';
-import { escapeRegex, templateRegexSource } from './bridge/templates';
+import { escapeRegex, renderTemplate, templateRegexSource } from './bridge/templates';
 import { type Config, ConfigError, loadConfig } from './config';
 import { asUserId } from './ids';
 import { configureLogging, getLogger } from './log';
@@ -110,11 +110,11 @@ export function checkRegistration(config: Config, reg: Registration, port: numbe
   const domain = config.homeserver.domain;
   for (const id of Object.keys(config.networks)) {
     const net = config.networks[id] as Config['networks'][string];
-    const ghost = `@${net.ghost_user_template.replace('$NETWORK', id).replace('$NICK', 'somenick')}:${domain}`;
+    const ghost = `@${renderTemplate(net.ghost_user_template, { NETWORK: id, NICK: 'somenick' })}:${domain}`;
     if (!reg.isUserMatch(ghost, true)) {
       problems.push(`networks.${id}.ghost_user_template: ghosts like ${ghost} are outside the registration's exclusive user namespace (regenerate the registration with -r)`);
     }
-    const alias = `#${net.portal_alias_template.replace('$NETWORK', id).replace('$CHANNEL', 'somechannel')}:${domain}`;
+    const alias = `#${renderTemplate(net.portal_alias_template, { NETWORK: id, CHANNEL: 'somechannel' })}:${domain}`;
     if (!reg.isAliasMatch(alias, true)) {
       problems.push(`networks.${id}.portal_alias_template: aliases like ${alias} are outside the registration's exclusive alias namespace (regenerate the registration with -r)`);
     }

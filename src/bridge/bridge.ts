@@ -40,7 +40,7 @@ export class Bridge implements AppserviceHandlers {
     for (const net of this.networks.values()) {
       net.start();
     }
-    await this.portals.applyStaticMappings();
+    await this.portals.applyStaticMappings((u) => u === this.ctx.botUserId || this.isGhost(u));
     for (const net of this.networks.values()) {
       net.joinMappedChannels();
     }

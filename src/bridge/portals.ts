@@ -2,7 +2,7 @@
  * Portal rooms: the Matrix room of one IRC channel, created on demand when someone asks the
  * homeserver for `#<network>_<channel>:<domain>`, or bridged statically from the config.
  */
-import type { Channel, RoomId } from '../ids';
+import type { Channel, RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
 import type { BridgeContext } from './context';
 import type { NetworkBridge } from './network';
@@ -97,7 +97,7 @@ export class Portals {
   }
 
   /** Bridges the config's static mappings: records them and makes the bot join both sides. */
-  async applyStaticMappings(): Promise<void> {
+  async applyStaticMappings(isOurs: (userId: string) => boolean): Promise<void> {
     for (const net of this.networks.values()) {
       for (const m of net.cfg.mappings) {
         const roomId = m.room_id as RoomId;
@@ -113,9 +113,20 @@ export class Portals {
           for (const ev of this.bridgeState(net, m.channel)) {
             await this.ctx.matrix.sendState(roomId, ev.type, ev.state_key, ev.content, this.ctx.botUserId).catch(() => undefined);
           }
+          await this.recordMatrixMembers(roomId, isOurs);
         } catch (err) {
           log.warn('bot cannot join a statically mapped room (invite it)', { room_id: roomId, err: (err as Error).message });
         }
+      }
+    }
+  }
+
+  /** Matrix users already in a newly bridged room get puppets like those who join later. */
+  private async recordMatrixMembers(roomId: RoomId, isOurs: (userId: string) => boolean): Promise<void> {
+    const members = await this.ctx.matrix.joinedMembers(roomId);
+    for (const [userId, info] of Object.entries(members)) {
+      if (!isOurs(userId)) {
+        this.ctx.store.addMember({ roomId, userId: userId as UserId, displayName: info.display_name ?? null });
       }
     }
   }

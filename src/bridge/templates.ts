@@ -2,23 +2,21 @@
  * Templates for ghost user IDs and portal aliases, and their inverses. `$NETWORK_$NICK` renders
  * to `libera_alice`; the same template parses `libera_alice` back to the nick `alice`.
  */
-const VAR = /\$[A-Z]+/g;
+import { parseTemplate, renderTemplate } from '../config';
 
-export function renderTemplate(template: string, vars: Record<string, string>): string {
-  return template.replace(VAR, (name) => vars[name.slice(1)] ?? name);
-}
+export { renderTemplate };
 
 /** A regex source matching what `template` renders to, with `capture` as the one group. */
 export function templateRegexSource(template: string, fixed: Record<string, string>, capture: string): string {
-  let out = '';
-  let last = 0;
-  for (const m of template.matchAll(VAR)) {
-    out += escapeRegex(template.slice(last, m.index));
-    const name = m[0].slice(1);
-    out += name === capture ? '(.+)' : name in fixed ? escapeRegex(fixed[name] as string) : '.*';
-    last = (m.index ?? 0) + m[0].length;
-  }
-  return out + escapeRegex(template.slice(last));
+  return parseTemplate(template)
+    .map((part) => {
+      if ('literal' in part) {
+        return escapeRegex(part.literal);
+      }
+      const value = fixed[part.variable];
+      return part.variable === capture ? '(.+)' : value !== undefined ? escapeRegex(value) : '.*';
+    })
+    .join('');
 }
 
 export function escapeRegex(s: string): string {

@@ -1,0 +1,302 @@
+/**
+ * The bridge core in one process between a recording fake homeserver and a scripted fake IRC
+ * server: routing, ordering, echo suppression, puppets and ghosts, without real servers.
+ */
+import { Bridge } from '../../src/bridge/bridge';
+import type { BridgeContext } from '../../src/bridge/context';
+import { parseConfig, type Config } from '../../src/config';
+import { asUserId } from '../../src/ids';
+import { configureLogging } from '../../src/log';
+import { MatrixClient } from '../../src/matrix/client';
+import { Metrics } from '../../src/metrics';
+import { SqliteStore } from '../../src/store/sqlite';
+import { Registry } from 'prom-client';
+import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
+import { type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
+
+const ROOM = '!portal:hs.test';
+const STATIC_ROOM = '!static:hs.test';
+const BOT = '@ircbridge:hs.test';
+const ALICE = '@alice:hs.test';
+const WAIT = 5000;
+
+let txnCounter = 0;
+let eventCounter = 0;
+
+function member(roomId: string, userId: string, membership: string, displayname?: string, prev?: string): unknown {
+  return {
+    type: 'm.room.member', room_id: roomId, sender: userId, state_key: userId, event_id: `$e${++eventCounter}`,
+    origin_server_ts: Date.now(), content: { membership, ...(displayname ? { displayname } : {}) },
+    ...(prev ? { unsigned: { prev_content: { membership: prev } } } : {}),
+  };
+}
+
+function message(roomId: string, userId: string, content: Record<string, unknown>): unknown {
+  return { type: 'm.room.message', room_id: roomId, sender: userId, event_id: `$e${++eventCounter}`,
+    origin_server_ts: Date.now(), content };
+}
+
+async function until<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = WAIT): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) {
+      return v;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('Bridge (fake homeserver, fake IRC server)', () => {
+  let hs: FakeHomeserver;
+  let ircd: FakeIrcd;
+  let store: SqliteStore;
+  let bridge: Bridge;
+  let bot: FakeIrcClient;
+  let config: Config;
+
+  function push(...events: unknown[]): string {
+    const txnId = `t${++txnCounter}`;
+    if (bridge.acceptTransaction(txnId, events)) {
+      bridge.afterTransaction();
+    }
+    return txnId;
+  }
+
+  const sends = (): RecordedRequest[] => hs.requestsTo('PUT', /\/send\/m\.room\.message\//);
+
+  beforeEach(async () => {
+    configureLogging({ level: 'error', sink: { write: () => undefined } });
+    hs = new FakeHomeserver();
+    hs.on('POST', '/_matrix/client/v3/register', { status: 200, body: {} })
+      .on('PUT', /\/profile\//, { status: 200, body: {} })
+      .on('POST', /\/join\//, { status: 200, body: { room_id: ROOM } })
+      .on('POST', /\/(leave|invite|kick)$/, { status: 200, body: {} })
+      .on('POST', '/_matrix/client/v3/createRoom', { status: 200, body: { room_id: ROOM } })
+      .on('PUT', /\/send\//, { status: 200, body: { event_id: '$sent' } })
+      .on('PUT', /\/state\//, { status: 200, body: { event_id: '$state' } })
+      .on('GET', /\/joined_members$/, { status: 200, body: { joined: { [BOT]: {} } } })
+      .on('POST', '/_matrix/media/v3/upload', { status: 200, body: { content_uri: 'mxc://hs.test/longtext' } });
+    const hsUrl = await hs.listen();
+    ircd = new FakeIrcd({ nicksInUse: ['Taken[m]'] });
+    const port = await ircd.listen();
+    config = parseConfig({
+      homeserver: { url: hsUrl, domain: 'hs.test', media_url: 'https://media.hs.test' },
+      networks: {
+        test: {
+          host: '127.0.0.1', port, send_burst: 100, send_rate: 100, connect_timeout_ms: 3000,
+          mappings: [{ channel: '#static', room_id: STATIC_ROOM }],
+        },
+      },
+    });
+    store = new SqliteStore(':memory:');
+    const ctx: BridgeContext = {
+      store,
+      matrix: new MatrixClient({ homeserverUrl: hsUrl, asToken: 'as-secret', backoffMs: 5, maxAttempts: 2 }),
+      metrics: new Metrics(new Registry(), { defaults: false }),
+      domain: 'hs.test',
+      botUserId: asUserId(BOT),
+      mediaUrl: 'https://media.hs.test',
+    };
+    bridge = new Bridge(ctx, config.networks);
+    await bridge.start();
+    bot = await ircd.client(0);
+    await bot.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#static');
+  });
+
+  afterEach(async () => {
+    await bridge.stop('test over');
+    await ircd.close();
+    await hs.close();
+    store.close();
+  });
+
+  /** The bot answers a JOIN as a server would: echo, topic, NAMES. */
+  function serverJoin(channel: string, names: string, topic?: string): void {
+    bot.send(`:MatrixBridge!matrixbri@bridge.host JOIN ${channel}`);
+    if (topic) {
+      bot.numeric('332', `${channel} :${topic}`);
+    }
+    bot.numeric('353', `= ${channel} :${names}`);
+    bot.numeric('366', `${channel} :End of /NAMES list.`);
+  }
+
+  async function portal(): Promise<void> {
+    const created = bridge.queryAlias('#test_lobby:hs.test');
+    await bot.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#lobby');
+    serverJoin('#lobby', '@MatrixBridge ircbob +carol', 'Welcome to the lobby');
+    expect(await created).toBe(true);
+  }
+
+  async function alicePuppet(): Promise<FakeIrcClient> {
+    push(member(ROOM, ALICE, 'join', 'Alice'));
+    const puppet = await ircd.client(1);
+    await puppet.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#lobby');
+    return puppet;
+  }
+
+  test('the bot joins statically mapped channels and rooms, and states the bridge in the room', async () => {
+    expect(hs.requestsTo('POST', `/_matrix/client/v3/join/${encodeURIComponent(STATIC_ROOM)}`)).toHaveLength(1);
+    const state = hs.requestsTo('PUT', /\/state\/m\.bridge\//);
+    expect(state).toHaveLength(1);
+    expect(state[0]?.body).toMatchObject({ bridgebot: BOT, network: { id: 'test' }, channel: { id: '#static' } });
+  });
+
+  test('an alias query creates the portal room named after the channel, with its topic and ghosts from NAMES', async () => {
+    await portal();
+    const create = hs.requestsTo('POST', '/_matrix/client/v3/createRoom');
+    expect(create).toHaveLength(1);
+    expect(create[0]?.body).toMatchObject({ room_alias_name: 'test_lobby', name: '#lobby', topic: 'Welcome to the lobby' });
+    expect(create[0]?.query.user_id).toBe(BOT);
+    const joins = await until(() => {
+      const j = hs.requestsTo('POST', /\/join\//).map((r) => r.query.user_id);
+      return j.includes('@test_ircbob:hs.test') && j.includes('@test_carol:hs.test') ? j : null;
+    }, 'ghost joins');
+    expect(joins).not.toContain('@test_matrixbridge:hs.test');
+    expect(store.getMappingByRoom(ROOM as never)).toMatchObject({ network: 'test', channel: '#lobby', origin: 'alias' });
+    const displayNames = hs.requestsTo('PUT', /\/profile\//).map((r) => (r.body as { displayname: string }).displayname);
+    expect(displayNames).toEqual(expect.arrayContaining(['ircbob', 'carol']));
+  });
+
+  test('an alias that is not a portal alias, or a channel the bot cannot join, gives no room', async () => {
+    expect(await bridge.queryAlias('#other_lobby:hs.test')).toBe(false);
+    expect(await bridge.queryAlias('#test_lobby:elsewhere.test')).toBe(false);
+    const refused = bridge.queryAlias('#test_banned:hs.test');
+    await bot.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#banned');
+    bot.numeric('474', '#banned :Cannot join channel (+b)');
+    expect(await refused).toBe(false);
+    expect(hs.requestsTo('POST', '/_matrix/client/v3/createRoom')).toHaveLength(0);
+  });
+
+  test('a Matrix user joining gets a puppet with a clean nick and the Matrix ID as realname', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    expect(puppet.nick).toBe('Alice[m]');
+    const user = puppet.linesOf('USER')[0];
+    expect(user?.params[3]).toBe(ALICE);
+    expect(store.getPuppet(asUserId(ALICE), 'test' as never)?.nick).toBe('Alice[m]');
+  });
+
+  test('a taken nick gets a numbered alternative that keeps the suffix', async () => {
+    await portal();
+    push(member(ROOM, '@taken:hs.test', 'join', 'Taken'));
+    const puppet = await ircd.client(1);
+    await puppet.waitFor((l) => l.command === 'JOIN');
+    expect(puppet.nick).toBe('Taken1[m]');
+  });
+
+  test('messages, emotes, notices and formatting go out as the puppet', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    push(
+      message(ROOM, ALICE, { msgtype: 'm.text', body: 'hello' }),
+      message(ROOM, ALICE, { msgtype: 'm.emote', body: 'waves' }),
+      message(ROOM, ALICE, { msgtype: 'm.notice', body: 'note' }),
+      message(ROOM, ALICE, { msgtype: 'm.text', body: 'bold', format: 'org.matrix.custom.html', formatted_body: '<b>bold</b> move' }),
+    );
+    await puppet.waitFor((l) => l.raw.includes('move'));
+    const out = puppet.received.filter((l) => l.command === 'PRIVMSG' || l.command === 'NOTICE').map((l) => l.raw);
+    expect(out).toEqual([
+      'PRIVMSG #lobby hello',
+      'PRIVMSG #lobby :\x01ACTION waves\x01',
+      'NOTICE #lobby note',
+      'PRIVMSG #lobby :\x02bold\x02 move',
+    ]);
+  });
+
+  test('CR, LF and NUL in a Matrix message never reach an IRC line', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    push(message(ROOM, ALICE, { msgtype: 'm.text', body: 'one\r\nQUIT :pwned\0 two' }));
+    await puppet.waitFor((l) => l.raw.includes('two'));
+    expect(puppet.linesOf('QUIT')).toHaveLength(0);
+    const lines = puppet.linesOf('PRIVMSG').map((l) => l.params[1]);
+    expect(lines).toEqual(['one', 'QUIT :pwned two']);
+  });
+
+  test('a message longer than max_lines is uploaded and IRC gets the first line and a link', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    push(message(ROOM, ALICE, { msgtype: 'm.text', body: 'first\nsecond\nthird\nfourth\nfifth' }));
+    const line = await puppet.waitForCommand('PRIVMSG');
+    expect(line.params[1]).toBe('first (full message: https://media.hs.test/_matrix/media/v3/download/hs.test/longtext)');
+    const upload = hs.requestsTo('POST', '/_matrix/media/v3/upload');
+    expect(upload[0]?.rawBody).toBe('first\nsecond\nthird\nfourth\nfifth');
+    await puppet.sync();
+    expect(puppet.linesOf('PRIVMSG')).toHaveLength(1);
+  });
+
+  test('IRC messages arrive as the ghost with server-time, and a puppet nick becomes a pill', async () => {
+    await portal();
+    await alicePuppet();
+    bot.send('@time=2026-01-02T03:04:05.678Z :ircbob!bob@irc.host PRIVMSG #lobby :Alice[m]: \x02hi\x02 there');
+    const sent = await until(() => sends().find((r) => r.query.user_id === '@test_ircbob:hs.test'), 'ghost message');
+    expect(sent.query.ts).toBe(String(Date.parse('2026-01-02T03:04:05.678Z')));
+    const content = sent.body as Record<string, unknown>;
+    expect(content.body).toBe('Alice[m]: hi there');
+    expect(content.formatted_body).toContain(`<a href="https://matrix.to/#/${ALICE}">Alice</a>`);
+    expect(content.formatted_body).toContain('<b>hi</b>');
+    expect(content['m.mentions']).toEqual({ user_ids: [ALICE] });
+  });
+
+  test('lines from our own puppets and bot are not bridged back, nor are unbridged channels', async () => {
+    await portal();
+    await alicePuppet();
+    bot.send(':Alice[m]!alice@bridge.host PRIVMSG #lobby :echo of alice');
+    bot.send(':MatrixBridge!matrixbri@bridge.host PRIVMSG #lobby :bot talk');
+    bot.send(':ircbob!bob@irc.host PRIVMSG #elsewhere :not bridged');
+    bot.send(':ircbob!bob@irc.host PRIVMSG #lobby :marker');
+    await until(() => sends().find((r) => (r.body as { body?: string }).body === 'marker'), 'marker');
+    expect(sends().map((r) => (r.body as { body?: string }).body)).toEqual(['marker']);
+  });
+
+  test('IRC JOIN, PART, QUIT and NICK move and rename ghosts', async () => {
+    await portal();
+    bot.send(':dave!d@irc.host JOIN #lobby');
+    await until(() => hs.requestsTo('POST', /\/join\//).find((r) => r.query.user_id === '@test_dave:hs.test'), 'dave joins');
+    bot.send(':dave!d@irc.host NICK :David');
+    await until(() => hs.requestsTo('PUT', /\/profile\/%40test_dave/).find((r) => (r.body as { displayname: string }).displayname === 'David'),
+      'rename');
+    bot.send(':David!d@irc.host PART #lobby :bye');
+    const leave = await until(() => hs.requestsTo('POST', /\/leave$/).find((r) => r.query.user_id === '@test_dave:hs.test'), 'dave leaves');
+    expect((leave.body as { reason: string }).reason).toContain('bye');
+    bot.send(':ircbob!bob@irc.host QUIT :Ping timeout');
+    await until(() => hs.requestsTo('POST', /\/leave$/).find((r) => r.query.user_id === '@test_ircbob:hs.test'), 'bob quits');
+  });
+
+  test('a repeated transaction is processed once; a malformed event does not stop the others', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    const events = [{ type: 'm.room.message', room_id: ROOM }, 'junk',
+      message(ROOM, ALICE, { msgtype: 'm.text', body: 'only once' })];
+    expect(bridge.acceptTransaction('dup', events)).toBe(true);
+    bridge.afterTransaction();
+    expect(bridge.acceptTransaction('dup', events)).toBe(false);
+    await puppet.waitFor((l) => l.raw.includes('only once'));
+    await puppet.sync();
+    expect(puppet.received.filter((l) => l.raw.includes('only once'))).toHaveLength(1);
+    await until(() => store.listInboundEvents().length === 0, 'inbound events handled');
+  });
+
+  test('leaving the last bridged room parts the channel and quits the puppet', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    push(member(ROOM, ALICE, 'leave', undefined, 'join'));
+    await puppet.waitForCommand('PART');
+    await puppet.waitForCommand('QUIT');
+    await puppet.waitClosed();
+    expect(store.listMembers(ROOM as never)).toHaveLength(0);
+  });
+
+  test('a channel that refuses the puppet tells the user in the room', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    puppet.numeric('474', '#lobby :Cannot join channel (+b)');
+    const notice = await until(() => sends().find((r) => r.query.user_id === BOT), 'notice');
+    expect((notice.body as { msgtype: string; body: string }).msgtype).toBe('m.notice');
+    expect((notice.body as { body: string }).body).toContain('Cannot join channel (+b)');
+  });
+});
