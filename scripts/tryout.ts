@@ -16,20 +16,21 @@ async function main(): Promise<void> {
   const dir = path.resolve(process.argv[2] ?? 'tryout');
   const password = process.env.TRYOUT_PASSWORD ?? crypto.randomBytes(9).toString('base64url');
   out(`starting InspIRCd, Synapse and the bridge in ${dir} ...`);
-  let env: E2EEnv | undefined;
+  const running: { env?: E2EEnv } = {};
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
     out(`\n${signal}: stopping the bridge, Synapse and InspIRCd ...`);
-    await env?.teardown();
+    await running.env?.teardown();
     out('stopped.');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  env = await setupEnv({ dir, bridge: { networkId: 'tryout' } });
+  const env = await setupEnv({ dir, bridge: { networkId: 'tryout' } });
+  running.env = env;
   let demo;
   try {
     demo = await env.matrixUser('demo', 'Demo', password);

@@ -267,6 +267,20 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
     await until(() => hs.requestsTo('POST', /\/leave$/).find((r) => r.query.user_id === '@test_ircbob:hs.test'), 'bob quits');
   });
 
+  test('an IRC user who takes a nick another user left gets a ghost of their own', async () => {
+    await portal();
+    bot.send(':ircbob!bob@irc.host NICK :robert');
+    await until(() => hs.requestsTo('PUT', /\/profile\/%40test_ircbob/).find((r) =>
+      (r.body as { displayname: string }).displayname === 'robert'), 'rename');
+    bot.send(':ircbob!other@elsewhere JOIN #lobby');
+    const join = await until(() => hs.requestsTo('POST', /\/join\//).find((r) => r.query.user_id?.startsWith('@test_ircbob.')),
+      'a new ghost for the new ircbob');
+    expect(join.query.user_id).toBe('@test_ircbob.2:hs.test');
+    bot.send(':robert!bob@irc.host PRIVMSG #lobby :still me');
+    const sent = await until(() => sends().find((r) => (r.body as { body?: string }).body === 'still me'), 'message');
+    expect(sent.query.user_id).toBe('@test_ircbob:hs.test');
+  });
+
   test('a repeated transaction is processed once; a malformed event does not stop the others', async () => {
     await portal();
     const puppet = await alicePuppet();

@@ -42,11 +42,19 @@ export class Ghosts {
     if (known) {
       return known.userId;
     }
-    const localpart = renderTemplate(this.settings.userTemplate,
-      { NETWORK: this.settings.network, NICK: escapeLocalpart(folded) });
-    const userId = userIdOf(this.ctx, localpart);
-    this.ctx.store.saveGhost({ network: this.settings.network, nick: nick as never, userId }, folded);
-    return userId;
+    // A ghost keeps its ID when its IRC user changes nick; another IRC user who later takes
+    // the old nick must not become that ghost, so a taken ID gets a `.N` suffix (escaped nicks
+    // never contain '.').
+    const base = escapeLocalpart(folded);
+    for (let n = 1; ; n++) {
+      const localpart = renderTemplate(this.settings.userTemplate,
+        { NETWORK: this.settings.network, NICK: n === 1 ? base : `${base}.${n}` });
+      const userId = userIdOf(this.ctx, localpart);
+      if (!this.ctx.store.getGhostByUserId(this.settings.network, userId)) {
+        this.ctx.store.saveGhost({ network: this.settings.network, nick: nick as never, userId }, folded);
+        return userId;
+      }
+    }
   }
 
   /** Makes sure the ghost of `nick` exists, carries the nick as display name and is in the
@@ -93,6 +101,7 @@ export class Ghosts {
   /** An IRC nick change: the same ghost, a new display name. */
   async rename(oldNick: string, newNick: string): Promise<UserId> {
     const userId = this.userIdFor(oldNick);
+    this.ctx.store.removeGhostNick(this.settings.network, this.fold(oldNick));
     this.ctx.store.saveGhost({ network: this.settings.network, nick: newNick as never, userId }, this.fold(newNick));
     await this.ensureProfile(userId, newNick);
     return userId;

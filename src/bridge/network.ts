@@ -103,6 +103,12 @@ export class NetworkBridge {
     if (this.botTimer) {
       clearTimeout(this.botTimer);
     }
+    for (const st of this.channels.values()) {
+      if (!st.joined) {
+        st.settle.reject(new Error('the bridge is stopping'));
+      }
+    }
+    this.readyWaiters.splice(0).forEach((w) => w());
     await this.puppets.stopAll(reason);
     await this.bot?.quit(reason);
     await this.queue.idle();

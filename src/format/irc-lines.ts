@@ -61,29 +61,38 @@ export class IrcLines {
   private readonly done: string[] = [];
   private cur = '';
   private style: OutStyle = PLAIN_OUT;
-  private pendingSpace = false;
+  /** Style of a space waiting for the next word; null when none is waiting. */
+  private spaceStyle: OutStyle | null = null;
 
   /** Adds inline text; runs of whitespace become one space, dropped at the start and end of a line. */
   text(raw: string, style: OutStyle): void {
     let s = raw.replace(CONTROLS, '').replace(/[ \t\n\f\r]+/g, ' ');
     if (s === '') return;
     if (s.startsWith(' ')) {
-      if (this.cur !== '') this.pendingSpace = true;
+      this.holdSpace(style);
       s = s.slice(1);
     }
     const trailing = s.endsWith(' ');
     if (trailing) s = s.slice(0, -1);
     if (s !== '') {
+      if (this.spaceStyle !== null) {
+        // The space takes the plainest formatting around it, so underline, strike-through and
+        // backgrounds do not spill onto the gap between differently formatted words.
+        const space = [this.style, style, this.spaceStyle].reduce((a, b) => (weight(b) < weight(a) ? b : a));
+        const codes = transition(this.style, space);
+        this.cur += `${codes}${colourGuard(codes, ' ')} `;
+        this.style = space;
+        this.spaceStyle = null;
+      }
       const codes = transition(this.style, style);
-      // A space between differently formatted words takes the plainer formatting of the two, so
-      // that underline, strike-through and backgrounds do not spill onto it.
-      const spaceFirst = weight(style) > weight(this.style);
-      const lead = this.pendingSpace ? ' ' : '';
-      this.cur += spaceFirst ? lead + codes + colourGuard(codes, s) + s : codes + colourGuard(codes, lead + s) + lead + s;
+      this.cur += codes + colourGuard(codes, s) + s;
       this.style = style;
-      this.pendingSpace = false;
     }
-    if (trailing && this.cur !== '') this.pendingSpace = true;
+    if (trailing) this.holdSpace(style);
+  }
+
+  private holdSpace(style: OutStyle): void {
+    if (this.cur !== '' && this.spaceStyle === null) this.spaceStyle = style;
   }
 
   /** Ends the current line, closing its formatting; does nothing on an empty line. */
@@ -91,7 +100,7 @@ export class IrcLines {
     if (this.cur !== '') this.done.push(this.cur + transition(this.style, PLAIN_OUT));
     this.cur = '';
     this.style = PLAIN_OUT;
-    this.pendingSpace = false;
+    this.spaceStyle = null;
   }
 
   /** Adds a finished line verbatim (already cleaned), on its own. */

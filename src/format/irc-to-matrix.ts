@@ -68,9 +68,12 @@ function parseRuns(text: string): { body: string; runs: Run[] } {
 }
 
 function findPills(body: string, resolveNick: (word: string) => NickMention | null): Pill[] {
-  const urls: Array<[number, number]> = [];
-  for (const m of body.matchAll(URL)) urls.push([m.index, m.index + m[0].length]);
-  const inUrl = (at: number): boolean => urls.some(([s, e]) => at >= s && at < e);
+  const urls = Array.from(body.matchAll(URL), (m) => [m.index, m.index + m[0].length] as const);
+  let u = 0; // words come in order, so the URLs before the current word can be forgotten
+  const inUrl = (at: number): boolean => {
+    while (u < urls.length && (urls[u]?.[1] ?? 0) <= at) u++;
+    return (urls[u]?.[0] ?? Infinity) <= at;
+  };
   const cache = new Map<string, NickMention | null>();
   const pills: Pill[] = [];
   for (const m of body.matchAll(NICK_TOKEN)) {

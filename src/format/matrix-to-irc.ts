@@ -73,10 +73,10 @@ function renderLink(r: Renderer, el: Element, style: OutStyle, out: IrcLines): v
     out.text(resolve?.(pill.id) ?? (text || pill.id), style);
   } else if (href === '') {
     r.nodes(el.children, style, out);
-  } else if (text === '' || text === href || withoutScheme(text) === withoutScheme(href)) {
-    out.text(href, style);
   } else if (href.toLowerCase() === `mailto:${text.toLowerCase()}`) {
     out.text(text, style);
+  } else if (text === '' || text === href || withoutScheme(text) === withoutScheme(href)) {
+    out.text(href, style);
   } else {
     r.nodes(el.children, style, out);
     out.text(` <${href}>`, style);
@@ -201,8 +201,11 @@ const HANDLERS: Record<string, Handler> = {
   title: skip,
 };
 for (const name of ['h1', 'h2', 'h3', 'h4', 'h5', 'h6']) HANDLERS[name] = block({ bold: true });
-const BLOCKS = 'p div section article header footer main nav aside address figure figcaption details summary dl dt dd table thead tbody tfoot caption';
-for (const name of BLOCKS.split(' ')) HANDLERS[name] = block();
+const BLOCKS = [
+  'p', 'div', 'section', 'article', 'header', 'footer', 'main', 'nav', 'aside', 'address', 'figure',
+  'figcaption', 'details', 'summary', 'dl', 'dt', 'dd', 'table', 'thead', 'tbody', 'tfoot', 'caption',
+];
+for (const name of BLOCKS) HANDLERS[name] = block();
 
 /** Walks the parsed HTML; one instance per conversion. */
 class Renderer {

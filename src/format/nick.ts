@@ -69,7 +69,7 @@ function templateParts(template: string, vars: { display: string | null; localpa
   };
   const parts: Part[] = [];
   for (const piece of (template === '' ? '$DISPLAY' : template).split(/(\$DISPLAY|\$LOCALPART)/)) {
-    if (piece.startsWith('$') && values[piece.slice(1)] !== undefined) {
+    if (piece === '$DISPLAY' || piece === '$LOCALPART') {
       parts.push({ text: values[piece.slice(1)] ?? '', variable: true });
     } else if (piece !== '') {
       parts.push({ text: piece.replace(NOT_NICK_CHARS, ''), variable: false });
@@ -90,7 +90,7 @@ export function renderPuppetNick(
   const max = Math.max(1, Math.floor(nickLen) || 1);
   const parts = templateParts(template, vars);
   let nick = fit(parts, max);
-  if (!VALID_FIRST.test(nick)) nick = fit([{ text: '_', variable: false }, ...parts], max);
+  if (!VALID_FIRST.test(nick)) nick = `_${fit(parts, max - 1)}`;
   return VALID_NICK.test(nick) ? nick : 'matrix'.slice(0, max);
 }
 

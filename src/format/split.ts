@@ -67,6 +67,8 @@ interface Unit {
 const segmenter = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 const SEGMENT_WINDOW = 512;
 
+const isHighSurrogate = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
+
 /**
  * Clusters of text[start, end), where both ends are known cluster boundaries. V8's segmenter slows
  * down quadratically on long strings, so the region is segmented in windows; the last cluster of
@@ -76,7 +78,10 @@ function segmentRegion(text: string, start: number, end: number, out: string[]):
   let pos = start;
   let size = SEGMENT_WINDOW;
   while (pos < end) {
-    const stop = Math.min(end, pos + size);
+    let stop = Math.min(end, pos + size);
+    // Never end a window between the halves of a surrogate pair: the half would look like a
+    // different character and could move the boundary before it.
+    if (stop < end && isHighSurrogate(text.charCodeAt(stop - 1))) stop--;
     const segments = Array.from(segmenter.segment(text.slice(pos, stop)), (s) => s.segment);
     if (stop < end) {
       if (segments.length < 2) {

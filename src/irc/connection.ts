@@ -85,7 +85,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   isChannel(name: string): boolean {
-    const types = this.isupportString('CHANTYPES') ?? '#&';
+    const raw = this.client?.network.options.CHANTYPES;
+    // irc-framework splits CHANTYPES into an array of characters.
+    const types = Array.isArray(raw) ? raw.join('') : typeof raw === 'string' ? raw : '#&';
     return name.length > 1 && types.includes(name[0] as string);
   }
 
@@ -116,6 +118,12 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
           reject(err);
         }
       };
+      client.on('socket connected', () => {
+        // IRC lines are small writes: without this, Nagle and delayed ACKs add ~40 ms.
+        const socket = (client.connection as unknown as { transport?: { socket?: { setNoDelay?(v: boolean): void } } })
+          .transport?.socket;
+        socket?.setNoDelay?.(true);
+      });
       client.on('registered', (e: { nick: string }) => {
         if (settled) {
           return;

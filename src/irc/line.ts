@@ -14,6 +14,14 @@ export class UnsafeLineError extends Error {
 
 /** `buildLine('PRIVMSG', ['#chan', 'hello world'])` -> `PRIVMSG #chan :hello world`. */
 export function buildLine(command: string, params: readonly string[], tags?: Record<string, string>): string {
+  if (!/^[A-Za-z]+$|^\d{3}$/.test(command)) {
+    throw new UnsafeLineError(command.replace(/[^\x21-\x7e]/g, '?'));
+  }
+  for (const [k, v] of Object.entries(tags ?? {})) {
+    if (!/^\+?([A-Za-z0-9.-]+\/)?[A-Za-z0-9-]+$/.test(k) || v.includes('\0')) {
+      throw new UnsafeLineError(command);
+    }
+  }
   for (const p of params) {
     if (FORBIDDEN.test(p)) {
       throw new UnsafeLineError(command);

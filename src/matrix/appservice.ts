@@ -162,7 +162,12 @@ export class AppserviceServer {
     this.handlers.observeTransaction?.(seconds, isNew ? 'accepted' : 'duplicate');
     log.debug('transaction accepted', { txn_id: txnId, events: obj.events.length, duplicate: !isNew });
     if (isNew) {
-      this.handlers.afterTransaction();
+      try {
+        this.handlers.afterTransaction();
+      } catch (err) {
+        // The events are stored; they will be handled at the latest on the next start.
+        log.error('dispatching a stored transaction failed', { txn_id: txnId, err });
+      }
     }
   }
 
@@ -194,16 +199,20 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let tooLarge = false;
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) {
-        reject(new HttpError(413, 'M_TOO_LARGE', `Body larger than ${limit} bytes`));
-        req.destroy();
+        // Keep reading (and dropping) so that the 413 reaches the client.
+        tooLarge = true;
+        chunks.length = 0;
         return;
       }
       chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('end', () => (tooLarge
+      ? reject(new HttpError(413, 'M_TOO_LARGE', `Body larger than ${limit} bytes`))
+      : resolve(Buffer.concat(chunks))));
     req.on('error', reject);
   });
 }

@@ -46,7 +46,12 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    migrate(this.db);
+    try {
+      migrate(this.db);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
     const db = this.db;
     this.stmt = {
       upsertMapping: db.prepare(
@@ -76,7 +81,8 @@ export class SqliteStore implements Store {
         `INSERT INTO ghosts (network, nick_folded, nick, user_id, updated_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (network, nick_folded) DO UPDATE SET nick = excluded.nick, user_id = excluded.user_id,
            updated_at = excluded.updated_at`),
-      ghostByUser: db.prepare('SELECT * FROM ghosts WHERE network = ? AND user_id = ? ORDER BY updated_at DESC LIMIT 1'),
+      ghostByUser: db.prepare('SELECT * FROM ghosts WHERE network = ? AND user_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1'),
+      removeGhostNick: db.prepare('DELETE FROM ghosts WHERE network = ? AND nick_folded = ?'),
       insertTxn: db.prepare('INSERT OR IGNORE INTO processed_txns (txn_id, received_at) VALUES (?, ?)'),
       insertEvent: db.prepare(
         'INSERT INTO inbound_events (txn_id, room_id, event_json, received_at) VALUES (?, ?, ?, ?)'),
@@ -154,6 +160,10 @@ export class SqliteStore implements Store {
   getGhostByUserId(network: NetworkId, userId: UserId): GhostRecord | null {
     const row = this.stmt.ghostByUser.get(network, userId) as { network: string; nick: string; user_id: string } | undefined;
     return row ? { network: row.network as NetworkId, nick: row.nick as Nick, userId: row.user_id as UserId } : null;
+  }
+
+  removeGhostNick(network: NetworkId, nickFolded: string): void {
+    this.stmt.removeGhostNick.run(network, nickFolded);
   }
 
   acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>): boolean {

@@ -62,6 +62,8 @@ export interface Store {
   // Ghosts.
   getGhostByNick(network: NetworkId, nickFolded: string): GhostRecord | null;
   saveGhost(g: GhostRecord, nickFolded: string): void;
+  /** Forgets that a nick belongs to a ghost (the IRC user changed nick). */
+  removeGhostNick(network: NetworkId, nickFolded: string): void;
   /** The nick a ghost last had on a network. */
   getGhostByUserId(network: NetworkId, userId: UserId): GhostRecord | null;
 

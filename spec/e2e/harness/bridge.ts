@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as yaml from 'js-yaml';
 import { freePorts } from './ports';
-import { pollUntil, spawnLogged, tailFile, type ManagedProcess } from './proc';
+import { PollAbort, pollUntil, spawnLogged, tailFile, type ManagedProcess } from './proc';
 
 /** The repository root: the nearest folder above this file whose package.json names the bridge. */
 export function repoRoot(): string {
@@ -149,7 +149,7 @@ export async function startBridge(opts: BridgeOptions): Promise<BridgeHandle> {
       await pollUntil(
         `bridge /health on 127.0.0.1:${asPort}`,
         async () => {
-          if (!started.isRunning()) throw new Error(`bridge exited (${String(await started.exited)})`);
+          if (!started.isRunning()) throw new PollAbort(`the bridge exited (${String(await started.exited)})`);
           const res = await fetch(`http://127.0.0.1:${asPort}/health`, { signal: AbortSignal.timeout(2000) });
           await res.arrayBuffer();
           return res.status === 200 ? true : undefined;

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { IrcTestClient } from './irc-client';
 import { freePort, portAccepts } from './ports';
-import { pollUntil, spawnLogged, type ManagedProcess } from './proc';
+import { PollAbort, pollUntil, spawnLogged, type ManagedProcess } from './proc';
 
 export const INSPIRCD_BINARY = process.env.INSPIRCD_BINARY ?? '/usr/sbin/inspircd';
 
@@ -117,7 +117,7 @@ export async function startInspircd(dir: string, opts: InspircdOptions = {}): Pr
     await pollUntil(
       `InspIRCd on 127.0.0.1:${port}`,
       async () => {
-        if (!proc.isRunning()) throw new Error('process exited');
+        if (!proc.isRunning()) throw new PollAbort(`InspIRCd exited (${String(await proc.exited)})`);
         return (await portAccepts(port, 500)) ? true : undefined;
       },
       { timeoutMs: 15_000, intervalMs: 50 },

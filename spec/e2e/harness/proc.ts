@@ -137,6 +137,9 @@ export function sleep(ms: number): Promise<void> {
   });
 }
 
+/** Thrown from a pollUntil check to stop polling at once (e.g. the server process exited). */
+export class PollAbort extends Error {}
+
 /**
  * Polls check() every intervalMs until it returns a value other than undefined,
  * at most until timeoutMs has passed. Throws with `what` in the message on timeout.
@@ -155,6 +158,7 @@ export async function pollUntil<T>(
       const value = await check();
       if (value !== undefined) return value;
     } catch (err) {
+      if (err instanceof PollAbort) throw new Error(`gave up waiting for ${what}: ${err.message}`);
       lastError = err;
     }
     await sleep(interval);

@@ -3,25 +3,38 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from './ports';
-import { pollUntil, spawnLogged, type ManagedProcess } from './proc';
+import { PollAbort, pollUntil, spawnLogged, type ManagedProcess } from './proc';
 
 /**
  * The Python of the Synapse venv: $SYNAPSE_VENV, else the cache path that
  * scripts/install-deps.sh fills, else /opt/synapse-venv when it exists.
  */
 export function synapsePython(): string {
-  const candidates = [
-    process.env.SYNAPSE_VENV,
-    path.join(os.homedir(), '.cache', 'matrix-irc-bridge', 'synapse-venv'),
-    '/opt/synapse-venv',
-  ].filter((c): c is string => c !== undefined && c !== '');
+  const explicit = process.env.SYNAPSE_VENV;
+  if (explicit !== undefined && explicit !== '') {
+    if (!hasSynapse(explicit)) {
+      throw new Error(`SYNAPSE_VENV=${explicit} has no Synapse installed: run scripts/install-deps.sh`);
+    }
+    return path.join(explicit, 'bin', 'python');
+  }
+  const candidates = [path.join(os.homedir(), '.cache', 'matrix-irc-bridge', 'synapse-venv'), '/opt/synapse-venv'];
   for (const venv of candidates) {
-    const python = path.join(venv, 'bin', 'python');
-    if (fs.existsSync(python)) return python;
+    if (hasSynapse(venv)) return path.join(venv, 'bin', 'python');
   }
   throw new Error(
     `no Synapse venv found (tried ${candidates.join(', ')}): run scripts/install-deps.sh or set SYNAPSE_VENV`,
   );
+}
+
+/** A venv with a python and an installed synapse package (not one still being installed). */
+function hasSynapse(venv: string): boolean {
+  if (!fs.existsSync(path.join(venv, 'bin', 'python'))) return false;
+  const lib = path.join(venv, 'lib');
+  if (!fs.existsSync(lib)) return false;
+  return fs
+    .readdirSync(lib)
+    .filter((d) => d.startsWith('python3'))
+    .some((d) => fs.existsSync(path.join(lib, d, 'site-packages', 'synapse', 'app', 'homeserver.py')));
 }
 
 export interface SynapseOptions {
@@ -158,7 +171,7 @@ export async function startSynapse(dir: string, opts: SynapseOptions): Promise<S
     await pollUntil(
       `Synapse at ${url}/_matrix/client/versions`,
       async () => {
-        if (!proc.isRunning()) throw new Error('Synapse exited');
+        if (!proc.isRunning()) throw new PollAbort(`Synapse exited (${String(await proc.exited)})`);
         const res = await fetch(`${url}/_matrix/client/versions`, { signal: AbortSignal.timeout(2000) });
         await res.arrayBuffer();
         return res.ok ? true : undefined;

@@ -1,0 +1,1007 @@
+/**
+ * `npm run bench`: starts InspIRCd (the e2e harness's starter), a fake homeserver and the built
+ * bridge as its own process, then runs the selected scenarios and reports numbers (no pass/fail).
+ *
+ *   npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500]
+ *                    [--out DIR] [--keep] [--log-level warn] [--profile]
+ *
+ * Results: a markdown table on stdout; results.json, results.md and the bridge log in
+ * bench-results/<timestamp>/.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as yaml from 'js-yaml';
+import { bridgeMain, repoRoot } from '../spec/e2e/harness/bridge';
+import { startInspircd, type InspircdHandle } from '../spec/e2e/harness/inspircd';
+import { freePorts } from '../spec/e2e/harness/ports';
+import { spawnLogged, type ManagedProcess } from '../spec/e2e/harness/proc';
+import { FakeHomeserver, nowMs, type SentEvent } from './fake-homeserver';
+import { IrcObserver } from './irc-observer';
+import { summarizeProfile, type ProfileSummary } from './profile';
+import { round, sampleProcess, sleep, summarize, type ProcSample, type Summary } from './stats';
+
+const NETWORK = 'bench';
+const CHANNEL = '#bench';
+const DOMAIN = 'localhost';
+const ALIAS = `#${NETWORK}_${CHANNEL.slice(1)}:${DOMAIN}`;
+const BOT_NICK = 'BenchBot';
+const OBSERVER_NICK = 'observer';
+/** The whole run is abandoned after this long, whatever happens. */
+const WATCHDOG_MS = 15 * 60_000;
+
+const out = (line = ''): void => {
+  process.stdout.write(`${line}\n`);
+};
+const progress = (line: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+};
+
+interface Options {
+  scenarios: string[];
+  n: number;
+  batch: number;
+  rate: number;
+  count: number;
+  outDir: string;
+  keep: boolean;
+  logLevel: string;
+  /** Run the bridge under `node --cpu-prof` and summarise the profile. */
+  profile: boolean;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scenarios: { type: 'string', default: 'connect,latency' },
+      n: { type: 'string', default: '100' },
+      batch: { type: 'string', default: '50' },
+      rate: { type: 'string', default: '50' },
+      count: { type: 'string', default: '500' },
+      out: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      'log-level': { type: 'string', default: 'warn' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    out('npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500] [--out DIR] [--keep] [--log-level warn] [--profile]');
+    process.exit(0);
+  }
+  const int = (name: string, v: string | undefined, min: number, max: number): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      throw new Error(`--${name}: expected a number from ${min} to ${max}, got "${v}"`);
+    }
+    return n;
+  };
+  const scenarios = (values.scenarios ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const s of scenarios) {
+    if (!['connect', 'latency'].includes(s)) {
+      throw new Error(`--scenarios: unknown scenario "${s}" (known: connect, latency)`);
+    }
+  }
+  return {
+    scenarios,
+    n: Math.floor(int('n', values.n, 1, 5000)),
+    batch: Math.floor(int('batch', values.batch, 1, 1000)),
+    rate: int('rate', values.rate, 0.1, 5000),
+    count: Math.floor(int('count', values.count, 1, 100_000)),
+    outDir: values.out ?? path.join(repoRoot(), 'bench-results'),
+    keep: values.keep ?? false,
+    logLevel: values['log-level'] ?? 'warn',
+    profile: values.profile ?? false,
+  };
+}
+
+// ---- the environment ----
+
+interface Env {
+  dir: string;
+  ircd: InspircdHandle;
+  hs: FakeHomeserver;
+  bridge: ManagedProcess;
+  bridgeLog: string;
+  metricsPort: number;
+  observer: IrcObserver;
+  roomId: string;
+  /** Matrix users whose puppets are known to be in the channel. */
+  joinedUsers: Set<string>;
+  timeline: Timeline;
+}
+
+interface Started {
+  ircd?: InspircdHandle;
+  hs?: FakeHomeserver;
+  bridge?: ManagedProcess;
+  observer?: IrcObserver;
+}
+
+function run(command: string, args: string[], cwd: string): string {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function startEnv(dir: string, opts: Options, started: Started, profileDir: string): Promise<Env> {
+  const root = repoRoot();
+  const main = bridgeMain(root);
+  progress(`starting InspIRCd in ${dir}/inspircd`);
+  const ircd = await startInspircd(path.join(dir, 'inspircd'));
+  started.ircd = ircd;
+  const [hsPort, asPort, metricsPort] = (await freePorts(3)) as [number, number, number];
+
+  const bridgeDir = path.join(dir, 'bridge');
+  fs.mkdirSync(bridgeDir, { recursive: true });
+  const configPath = path.join(bridgeDir, 'config.yaml');
+  const regPath = path.join(bridgeDir, 'registration.yaml');
+  const bridgeLog = path.join(bridgeDir, 'bridge.log');
+  const config = {
+    homeserver: { url: `http://127.0.0.1:${hsPort}`, domain: DOMAIN },
+    appservice: { bind: '127.0.0.1', port: asPort },
+    database: { path: path.join(bridgeDir, 'bridge.db') },
+    networks: {
+      [NETWORK]: {
+        host: '127.0.0.1',
+        port: ircd.port,
+        bot_nick: BOT_NICK,
+        // The config schema caps send_burst at 100.
+        send_burst: 100,
+        send_rate: 1000,
+        max_concurrent_connects: 50,
+      },
+    },
+    logging: { level: opts.logLevel, format: 'text' },
+    metrics: { enabled: true, bind: '127.0.0.1', port: metricsPort },
+  };
+  fs.writeFileSync(configPath, yaml.dump(config, { lineWidth: -1 }));
+  run(process.execPath, [main, '-r', '-c', configPath, '-f', regPath, '-u', `http://127.0.0.1:${asPort}`], root);
+  const reg = yaml.load(fs.readFileSync(regPath, 'utf8')) as { as_token: string; hs_token: string };
+
+  const hs = new FakeHomeserver({
+    asToken: reg.as_token, hsToken: reg.hs_token, domain: DOMAIN, appserviceUrl: `http://127.0.0.1:${asPort}`,
+  });
+  await hs.listen(hsPort);
+  started.hs = hs;
+
+  progress('starting the bridge');
+  // Benchmark instrumentation only: SIGUSR2 = full GC and memory figures (bridge-hooks.ts);
+  // --profile adds --cpu-prof. V8's memory reducer is off: otherwise it hands back tens of MB of
+  // start-up heap at some moment in the first half minute, which swamps what the puppets cost.
+  const nodeArgs = ['--expose-gc', '--no-memory-reducer', '-r', path.join(__dirname, 'bridge-hooks.js')];
+  if (opts.profile) {
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+  }
+  const bridge = spawnLogged({
+    name: 'bridge', command: process.execPath, args: [...nodeArgs, main, '-c', configPath, '-f', regPath],
+    logPath: bridgeLog, cwd: root, env: { ...process.env, BENCH_MEM_FILE: path.join(bridgeDir, 'memory.json') },
+  });
+  started.bridge = bridge;
+  await waitUntil('bridge /health = 200', 30_000, 100, async () => {
+    if (!bridge.isRunning()) {
+      throw new Error(`the bridge exited (${String(await bridge.exited)}):\n${bridge.tail(40)}`);
+    }
+    try {
+      const res = await fetch(`http://127.0.0.1:${asPort}/health`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  });
+
+  const timeline = new Timeline();
+  timeline.start(bridge.pid);
+  const observer = await IrcObserver.connect(ircd.port, OBSERVER_NICK);
+  started.observer = observer;
+  await observer.join(CHANNEL);
+
+  progress(`creating the portal through the alias query ${ALIAS}`);
+  const botJoined = observer.waitFor((l) => l.command === 'JOIN' && l.nick === BOT_NICK, 20_000, 'the bridge bot joining');
+  if (!(await hs.queryAlias(ALIAS))) {
+    throw new Error(`the bridge answered the alias query for ${ALIAS} with "not found"\n${bridge.tail(40)}`);
+  }
+  await botJoined;
+  const roomId = hs.roomOfAlias(ALIAS);
+  if (!roomId) {
+    throw new Error('the bridge answered the alias query but created no room with that alias');
+  }
+  // The observer's ghost joins the room when the bridge syncs the channel's members.
+  await waitUntil('the observer\'s ghost in the portal room', 15_000, 50,
+    () => Promise.resolve(hs.membersOf(roomId).some((u) => u.startsWith(`@${NETWORK}_`))));
+  timeline.phase = 'idle';
+  return { dir, ircd, hs, bridge, bridgeLog, metricsPort, observer, roomId, joinedUsers: new Set(), timeline };
+}
+
+async function waitUntil(what: string, timeoutMs: number, intervalMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < Math.ceil(timeoutMs / intervalMs) + 1 && Date.now() <= deadline; i++) {
+    if (await check()) {
+      return;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+async function stopEnv(started: Started): Promise<void> {
+  const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      progress(`stopping ${name} failed: ${(err as Error).message}`);
+    }
+  };
+  await step('observer', async () => started.observer?.quit());
+  await step('bridge', async () => started.bridge?.stop(10_000));
+  await step('fake homeserver', async () => started.hs?.close());
+  await step('InspIRCd', async () => started.ircd?.stop());
+}
+
+/** Reads values from the bridge's own Prometheus endpoint (null when absent or unreachable). */
+async function bridgeMetrics(env: Env): Promise<{ heapUsed: number | null; backlog: number | null }> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${env.metricsPort}/metrics`, { signal: AbortSignal.timeout(5000) });
+    const text = await res.text();
+    const pick = (name: string): number | null => {
+      const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
+      return m ? Number(m[1]) : null;
+    };
+    return { heapUsed: pick('nodejs_heap_size_used_bytes'), backlog: pick('ircbridge_inbound_backlog_events') };
+  } catch {
+    return { heapUsed: null, backlog: null };
+  }
+}
+
+/** Waits (bounded) until the bridge has handled every Matrix event it accepted; returns the
+ *  backlog left (0 when idle). */
+async function waitBacklogEmpty(env: Env, timeoutMs: number): Promise<number | null> {
+  const deadline = Date.now() + timeoutMs;
+  let backlog: number | null = null;
+  for (let i = 0; i < 10_000 && Date.now() <= deadline; i++) {
+    backlog = (await bridgeMetrics(env)).backlog;
+    if (backlog === null || backlog <= 0) {
+      return backlog;
+    }
+    await sleep(200);
+  }
+  progress(`the bridge still has ${String(backlog)} unhandled Matrix events after ${timeoutMs} ms`);
+  return backlog;
+}
+
+/** The bridge's RSS and CPU time every 500 ms through the run, with the phase it was in. */
+class Timeline {
+  readonly points: Array<{ t: number; phase: string; rssKb: number; cpuMs: number }> = [];
+  phase = 'start';
+  private timer: NodeJS.Timeout | null = null;
+  private readonly t0 = nowMs();
+
+  start(pid: number): void {
+    this.timer = setInterval(() => {
+      try {
+        const s = sampleProcess(pid);
+        if (this.points.length < 20_000) {
+          this.points.push({ t: Math.round(nowMs() - this.t0), phase: this.phase, rssKb: s.rssKb, cpuMs: Math.round(s.cpuMs) });
+        }
+      } catch {
+        this.stop(); // the process is gone
+      }
+    }, 500);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+// ---- Matrix events ----
+
+const userId = (i: number): string => `@bench${i}:${DOMAIN}`;
+
+function memberJoin(env: Env, i: number): Record<string, unknown> {
+  return {
+    type: 'm.room.member',
+    room_id: env.roomId,
+    sender: userId(i),
+    state_key: userId(i),
+    event_id: env.hs.newEventId(),
+    origin_server_ts: Date.now(),
+    content: { membership: 'join', displayname: `Bench User ${i}` },
+    unsigned: { age: 0 },
+  };
+}
+
+function textMessage(env: Env, sender: string, body: string): Record<string, unknown> {
+  return {
+    type: 'm.room.message',
+    room_id: env.roomId,
+    sender,
+    event_id: env.hs.newEventId(),
+    origin_server_ts: Date.now(),
+    content: { msgtype: 'm.text', body },
+    unsigned: { age: 0 },
+  };
+}
+
+/** A puppet's JOIN as the observer sees it: a JOIN to the channel by a nick that is neither the
+ *  bot nor the observer; the ident is the Matrix localpart (~benchN). */
+function puppetJoin(line: { command: string; nick: string; prefix: string; params: string[] }): string | null {
+  if (line.command !== 'JOIN' || (line.params[0] ?? '').toLowerCase() !== CHANNEL || line.nick === BOT_NICK ||
+    line.nick === OBSERVER_NICK) {
+    return null;
+  }
+  const ident = /!~?([^@]+)@/.exec(line.prefix)?.[1] ?? line.nick;
+  return ident;
+}
+
+// ---- scenario: connect ----
+
+interface ConnectResult {
+  n: number;
+  batch: number;
+  transactions: number;
+  joined: number;
+  acceptedAllMs: number;
+  firstJoinMs: number | null;
+  halfJoinedMs: number | null;
+  allJoinedMs: number | null;
+  joinsPerSecond: number | null;
+  /** RSS as found (no forced GC), before the joins and 2 s after the last one. */
+  rssBeforeKb: number;
+  rssAfterKb: number;
+  kbPerPuppet: number | null;
+  /** After a forced full GC in the bridge (SIGUSR2, see bridge-hooks.ts). */
+  afterGc: {
+    before: MemoryFigures | null;
+    after: MemoryFigures | null;
+    /** KB per puppet of: RSS, RSS without V8's young generation, JS heap used, external memory. */
+    rssKbPerPuppet: number | null;
+    rssWithoutNewSpaceKbPerPuppet: number | null;
+    heapKbPerPuppet: number | null;
+    externalKbPerPuppet: number | null;
+  };
+  cpuMs: number;
+  cpuMsPerPuppet: number;
+  homeserverRequests: Record<string, number>;
+}
+
+interface MemoryFigures {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  /** Bytes V8 holds for its young generation (grows under allocation, shrinks only when idle). */
+  newSpace: number;
+}
+
+/** Asks the bridge (bridge-hooks.ts) for a full GC and its memory figures afterwards. */
+async function memoryAfterGc(env: Env): Promise<MemoryFigures | null> {
+  const file = path.join(env.dir, 'bridge', 'memory.json');
+  const read = (): { seq: number; memory: NodeJS.MemoryUsage; spaces: Record<string, { size: number }> } | null => {
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as never;
+    } catch {
+      return null;
+    }
+  };
+  const prev = read()?.seq ?? 0;
+  process.kill(env.bridge.pid, 'SIGUSR2');
+  for (let i = 0; i < 100; i++) {
+    await sleep(50);
+    const r = read();
+    if (r && r.seq > prev) {
+      return {
+        rss: r.memory.rss, heapUsed: r.memory.heapUsed, heapTotal: r.memory.heapTotal, external: r.memory.external,
+        arrayBuffers: r.memory.arrayBuffers, newSpace: r.spaces.new_space?.size ?? 0,
+      };
+    }
+  }
+  progress('the bridge did not report its memory after SIGUSR2 (bridge-hooks.js not loaded?)');
+  return null;
+}
+
+/** Samples the bridge as it is, then after a full garbage collection. */
+async function sampleMemory(env: Env): Promise<{ raw: ProcSample; gc: MemoryFigures | null }> {
+  const raw = sampleProcess(env.bridge.pid);
+  const gc = await memoryAfterGc(env);
+  return { raw, gc };
+}
+
+async function scenarioConnect(env: Env, n: number, batch: number): Promise<ConnectResult> {
+  progress(`connect: ${n} Matrix users join, in transactions of ${batch}`);
+  await sleep(1000); // let the start settle before the "before" sample
+  const mem0 = await sampleMemory(env);
+  const before = sampleProcess(env.bridge.pid);
+  env.hs.resetCounters();
+  const wanted = new Set<string>();
+  for (let i = 1; i <= n; i++) {
+    if (!env.joinedUsers.has(userId(i))) {
+      wanted.add(`bench${i}`);
+    }
+  }
+  const joinTimes: number[] = [];
+  const seen = new Set<string>();
+  const t0 = nowMs();
+  let allJoined: () => void = () => undefined;
+  const allJoinedP = new Promise<void>((resolve) => {
+    allJoined = resolve;
+  });
+  const off = env.observer.on((l) => {
+    const ident = puppetJoin(l);
+    if (ident !== null && wanted.has(ident) && !seen.has(ident)) {
+      seen.add(ident);
+      joinTimes.push(l.receivedMs - t0);
+      if (seen.size >= wanted.size) {
+        allJoined();
+      }
+    }
+  });
+  let transactions = 0;
+  try {
+    const events: Record<string, unknown>[] = [];
+    for (let i = 1; i <= n; i++) {
+      if (wanted.has(`bench${i}`)) {
+        events.push(memberJoin(env, i));
+      }
+    }
+    for (let i = 0; i < events.length; i += batch) {
+      await env.hs.pushTransaction(events.slice(i, i + batch));
+      transactions++;
+    }
+    const acceptedAllMs = nowMs() - t0;
+    // Bounded: generous enough for puppets that connect one after another (about 1 s each on
+    // InspIRCd, whose registration completes on a one-second tick).
+    const timeoutMs = 30_000 + n * 1500;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([allJoinedP, new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    })]);
+    clearTimeout(timer);
+    if (seen.size < wanted.size) {
+      progress(`connect: only ${seen.size} of ${wanted.size} puppets joined within ${timeoutMs} ms`);
+    }
+    off();
+    for (const ident of seen) {
+      env.joinedUsers.add(`@${ident}:${DOMAIN}`);
+    }
+    await sleep(2000); // let the connections settle before the "after" sample
+    const after = sampleProcess(env.bridge.pid);
+    const mem1 = await sampleMemory(env);
+    const perPuppet = (a: number | null, b: number | null): number | null =>
+      seen.size > 0 && a !== null && b !== null ? round((b - a) / seen.size) : null;
+    const perPuppetBytes = (f: (m: MemoryFigures) => number): number | null =>
+      mem0.gc && mem1.gc ? perPuppet(f(mem0.gc) / 1024, f(mem1.gc) / 1024) : null;
+    joinTimes.sort((a, b) => a - b);
+    const all = seen.size >= wanted.size ? (joinTimes[joinTimes.length - 1] ?? null) : null;
+    return {
+      n: wanted.size,
+      batch,
+      transactions,
+      joined: seen.size,
+      acceptedAllMs: round(acceptedAllMs) as number,
+      firstJoinMs: round(joinTimes[0] ?? null),
+      halfJoinedMs: round(joinTimes[Math.ceil(wanted.size / 2) - 1] ?? null),
+      allJoinedMs: round(all),
+      joinsPerSecond: all ? round((seen.size * 1000) / all) : null,
+      rssBeforeKb: mem0.raw.rssKb,
+      rssAfterKb: mem1.raw.rssKb,
+      kbPerPuppet: perPuppet(mem0.raw.rssKb, mem1.raw.rssKb),
+      afterGc: {
+        before: mem0.gc,
+        after: mem1.gc,
+        rssKbPerPuppet: perPuppetBytes((m) => m.rss),
+        rssWithoutNewSpaceKbPerPuppet: perPuppetBytes((m) => m.rss - m.newSpace),
+        heapKbPerPuppet: perPuppetBytes((m) => m.heapUsed),
+        externalKbPerPuppet: perPuppetBytes((m) => m.external),
+      },
+      cpuMs: round(after.cpuMs - before.cpuMs) as number,
+      cpuMsPerPuppet: round((after.cpuMs - before.cpuMs) / Math.max(1, seen.size), 2) as number,
+      homeserverRequests: env.hs.requestCounts(),
+    };
+  } finally {
+    off();
+  }
+}
+
+// ---- scenario: latency ----
+
+interface DirectionResult {
+  direction: 'matrix_to_irc' | 'irc_to_matrix';
+  rate: number;
+  sent: number;
+  received: number;
+  lost: number;
+  duplicates: number;
+  outOfOrder: number;
+  latencyMs: Summary;
+  /** Latency of each message by sequence number (ms, null when lost). */
+  series: Array<number | null>;
+  sendSeconds: number;
+  transactions?: number;
+  largestTransaction?: number;
+  transactionErrors?: number;
+  /** Matrix events the bridge had accepted and not yet handled when the run began. */
+  backlogAtStart?: number | null;
+  cpuMs: number;
+  cpuMsPerMessage: number;
+  rssAfterKb: number;
+  homeserverRequests: Record<string, number>;
+}
+
+/** Runs `fire(i)` count times at `rate` per second (scheduled against the start, so one late tick
+ *  does not shift the rest). */
+async function paced(count: number, rate: number, fire: (i: number) => void): Promise<number> {
+  const interval = 1000 / rate;
+  const start = nowMs();
+  for (let i = 0; i < count; i++) {
+    const wait = start + i * interval - nowMs();
+    if (wait > 1) {
+      await sleep(wait);
+    }
+    fire(i);
+  }
+  return (nowMs() - start) / 1000;
+}
+
+/** Waits until `done()` or until `timeoutMs` passed without progress in `progressOf()`. */
+async function drain(done: () => boolean, progressOf: () => number, timeoutMs: number): Promise<void> {
+  let last = progressOf();
+  let lastChange = Date.now();
+  for (let i = 0; i < 100_000 && !done(); i++) {
+    await sleep(50);
+    const p = progressOf();
+    if (p !== last) {
+      last = p;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange > timeoutMs) {
+      return;
+    }
+  }
+}
+
+function latencyResult(direction: DirectionResult['direction'], rate: number, count: number, arrivals: Map<number, number>,
+  duplicates: number, outOfOrder: number, sendSeconds: number, before: ProcSample, after: ProcSample,
+  hs: FakeHomeserver): DirectionResult {
+  const s = summarize([...arrivals.values()]);
+  const r = (v: number | null): number | null => round(v, 2);
+  return {
+    direction, rate, sent: count, received: arrivals.size, lost: count - arrivals.size, duplicates, outOfOrder,
+    latencyMs: { count: s.count, p50: r(s.p50), p90: r(s.p90), p99: r(s.p99), max: r(s.max), mean: r(s.mean) },
+    series: Array.from({ length: count }, (_, i) => r(arrivals.get(i) ?? null)),
+    sendSeconds: round(sendSeconds, 2) as number,
+    cpuMs: round(after.cpuMs - before.cpuMs) as number,
+    cpuMsPerMessage: round((after.cpuMs - before.cpuMs) / count, 3) as number,
+    rssAfterKb: after.rssKb,
+    homeserverRequests: hs.requestCounts(),
+  };
+}
+
+async function ensureJoined(env: Env, i: number): Promise<void> {
+  if (env.joinedUsers.has(userId(i))) {
+    return;
+  }
+  const joined = env.observer.waitFor((l) => puppetJoin(l) === `bench${i}`, 30_000, `the puppet of ${userId(i)} joining`);
+  await env.hs.pushTransaction([memberJoin(env, i)]);
+  await joined;
+  env.joinedUsers.add(userId(i));
+  await sleep(500);
+}
+
+async function matrixToIrc(env: Env, rate: number, count: number): Promise<DirectionResult> {
+  progress(`latency Matrix -> IRC: ${count} messages at ${rate}/s`);
+  await ensureJoined(env, 1);
+  const backlogAtStart = await waitBacklogEmpty(env, 30_000);
+  const sender = userId(1);
+  env.hs.resetCounters();
+  const arrivals = new Map<number, number>();
+  let duplicates = 0;
+  let outOfOrder = 0;
+  let lastSeq = -1;
+  const off = env.observer.on((l) => {
+    if (l.command !== 'PRIVMSG' || (l.params[0] ?? '').toLowerCase() !== CHANNEL) {
+      return;
+    }
+    const m = /^m2i (\d+) (\d+\.\d+)$/.exec(l.params[1] ?? '');
+    if (!m) {
+      return;
+    }
+    const seq = Number(m[1]);
+    if (arrivals.has(seq)) {
+      duplicates++;
+      return;
+    }
+    if (seq < lastSeq) {
+      outOfOrder++;
+    }
+    lastSeq = Math.max(lastSeq, seq);
+    arrivals.set(seq, l.receivedMs - Number(m[2]));
+  });
+  // Like Synapse: one transaction in flight; events created meanwhile go out together in the next.
+  const pending: Record<string, unknown>[] = [];
+  let pumping = null as Promise<void> | null;
+  let transactions = 0;
+  let largest = 0;
+  let transactionErrors = 0;
+  const pump = async (): Promise<void> => {
+    for (let i = 0; i < 1_000_000 && pending.length > 0; i++) {
+      const events = pending.splice(0, 100);
+      largest = Math.max(largest, events.length);
+      transactions++;
+      try {
+        await env.hs.pushTransaction(events);
+      } catch (err) {
+        transactionErrors++;
+        progress(`latency Matrix -> IRC: ${(err as Error).message}`);
+      }
+    }
+  };
+  const before = sampleProcess(env.bridge.pid);
+  try {
+    const sendSeconds = await paced(count, rate, (i) => {
+      pending.push(textMessage(env, sender, `m2i ${i} ${nowMs().toFixed(3)}`));
+      if (!pumping) {
+        pumping = pump().finally(() => {
+          pumping = null;
+        });
+      }
+    });
+    for (let i = 0; i < 1000 && pumping; i++) {
+      await pumping;
+    }
+    await drain(() => arrivals.size >= count, () => arrivals.size, 10_000);
+    const after = sampleProcess(env.bridge.pid);
+    return {
+      ...latencyResult('matrix_to_irc', rate, count, arrivals, duplicates, outOfOrder, sendSeconds, before, after, env.hs),
+      transactions,
+      largestTransaction: largest,
+      transactionErrors,
+      backlogAtStart,
+    };
+  } finally {
+    off();
+  }
+}
+
+async function ircToMatrix(env: Env, rate: number, count: number): Promise<DirectionResult> {
+  progress(`latency IRC -> Matrix: ${count} messages at ${rate}/s`);
+  const backlogAtStart = await waitBacklogEmpty(env, 30_000);
+  env.hs.resetCounters();
+  const arrivals = new Map<number, number>();
+  let duplicates = 0;
+  let outOfOrder = 0;
+  let lastSeq = -1;
+  const onSend = (e: SentEvent): void => {
+    if (e.roomId !== env.roomId || e.type !== 'm.room.message') {
+      return;
+    }
+    const m = /^i2m (\d+) (\d+\.\d+)$/.exec(String(e.content.body ?? ''));
+    if (!m) {
+      return;
+    }
+    const seq = Number(m[1]);
+    if (arrivals.has(seq)) {
+      duplicates++;
+      return;
+    }
+    if (seq < lastSeq) {
+      outOfOrder++;
+    }
+    lastSeq = Math.max(lastSeq, seq);
+    arrivals.set(seq, e.receivedMs - Number(m[2]));
+  };
+  const firstNew = env.hs.sent.length;
+  let seenUpTo = firstNew;
+  const poll = setInterval(() => {
+    for (; seenUpTo < env.hs.sent.length; seenUpTo++) {
+      const e = env.hs.sent[seenUpTo];
+      if (e) {
+        onSend(e);
+      }
+    }
+  }, 5);
+  const before = sampleProcess(env.bridge.pid);
+  try {
+    const sendSeconds = await paced(count, rate, (i) => {
+      env.observer.send(`PRIVMSG ${CHANNEL} :i2m ${i} ${nowMs().toFixed(3)}`);
+    });
+    await drain(() => arrivals.size >= count, () => arrivals.size, 10_000);
+    const after = sampleProcess(env.bridge.pid);
+    return {
+      ...latencyResult('irc_to_matrix', rate, count, arrivals, duplicates, outOfOrder, sendSeconds, before, after, env.hs),
+      backlogAtStart,
+    };
+  } finally {
+    clearInterval(poll);
+    // Catch the last ones recorded between the final poll and now.
+    for (; seenUpTo < env.hs.sent.length; seenUpTo++) {
+      const e = env.hs.sent[seenUpTo];
+      if (e) {
+        onSend(e);
+      }
+    }
+  }
+}
+
+// ---- the report ----
+
+interface Machine {
+  date: string;
+  host: string;
+  nproc: number;
+  cpuModel: string;
+  memoryMb: number;
+  kernel: string;
+  node: string;
+  inspircd: string;
+  gitCommit: string;
+  gitDirtyFiles: number;
+}
+
+function machine(root: string): Machine {
+  const tryRun = (cmd: string, args: string[]): string => {
+    try {
+      return run(cmd, args, root).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  const dirty = tryRun('git', ['status', '--porcelain']);
+  return {
+    date: new Date().toISOString(),
+    host: os.hostname(),
+    nproc: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryMb: Math.round(os.totalmem() / 1024 / 1024),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    inspircd: tryRun(process.env.INSPIRCD_BINARY ?? '/usr/sbin/inspircd', ['--version']).split('\n')[0] ?? 'unknown',
+    gitCommit: tryRun('git', ['rev-parse', 'HEAD']),
+    gitDirtyFiles: dirty === 'unknown' || dirty === '' ? 0 : dirty.split('\n').length,
+  };
+}
+
+interface LogFindings {
+  /** Warnings and errors logged while the benchmark ran (before it asked the bridge to stop). */
+  warnings: number;
+  errors: number;
+  /** "LEVEL [module] message" -> count, while running */
+  kinds: Record<string, number>;
+  /** The same, for lines logged after the benchmark sent SIGTERM (the bridge's shutdown). */
+  shutdownKinds: Record<string, number>;
+  excerpts: string[];
+}
+
+function scanLog(logPath: string, stopIso: string | null): LogFindings {
+  const text = logPath !== '' && fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '';
+  const findings: LogFindings = { warnings: 0, errors: 0, kinds: {}, shutdownKinds: {}, excerpts: [] };
+  const firstOfKind = new Set<string>();
+  for (const line of text.split('\n')) {
+    const m = /^(\S+) (WARN|ERROR)\s+\[([^\]]+)\] (.*?)(?: [a-z_]+=|$)/.exec(line);
+    if (!m) {
+      // Anything else the process printed (a crash trace, say) is worth showing too.
+      if (line.trim() !== '' && !/^\S+ (DEBUG|INFO)\s/.test(line) && findings.excerpts.length < 40) {
+        findings.excerpts.push(line.slice(0, 400));
+      }
+      continue;
+    }
+    const kind = `${m[2] as string} [${m[3] as string}] ${m[4] as string}`;
+    if (stopIso !== null && (m[1] as string) >= stopIso) {
+      findings.shutdownKinds[kind] = (findings.shutdownKinds[kind] ?? 0) + 1;
+      continue;
+    }
+    if (m[2] === 'WARN') {
+      findings.warnings++;
+    } else {
+      findings.errors++;
+    }
+    findings.kinds[kind] = (findings.kinds[kind] ?? 0) + 1;
+    if (!firstOfKind.has(kind) && findings.excerpts.length < 40) {
+      firstOfKind.add(kind);
+      findings.excerpts.push(line.slice(0, 400));
+    }
+  }
+  return findings;
+}
+
+const fmt = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? 'n/a' : `${v}${unit}`);
+
+function markdown(m: Machine, opts: Options, connect: ConnectResult | null, latency: DirectionResult[],
+  log: LogFindings, bridgeExit: string | null, profile: ProfileSummary | null): string {
+  const lines: string[] = [];
+  lines.push(`# matrix-irc-bridge benchmark, ${m.date}`);
+  lines.push('');
+  lines.push(`Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryMb} MB, ${m.kernel}; Node ${m.node}; ${m.inspircd}; ` +
+    `commit ${m.gitCommit.slice(0, 12)}${m.gitDirtyFiles ? ` (+${m.gitDirtyFiles} uncommitted files)` : ''}.`);
+  lines.push('');
+  if (connect) {
+    lines.push(`## connect: ${connect.n} Matrix users join (transactions of ${connect.batch})`);
+    lines.push('');
+    lines.push('| metric | value |');
+    lines.push('| --- | --- |');
+    lines.push(`| puppets joined on IRC | ${connect.joined} / ${connect.n} |`);
+    lines.push(`| all transactions accepted | ${fmt(connect.acceptedAllMs, ' ms')} (${connect.transactions} transactions) |`);
+    lines.push(`| first / half / all puppet JOINs seen | ${fmt(connect.firstJoinMs, ' ms')} / ${fmt(connect.halfJoinedMs, ' ms')} / ${fmt(connect.allJoinedMs, ' ms')} |`);
+    lines.push(`| puppet JOINs per second | ${fmt(connect.joinsPerSecond)} |`);
+    const kb = (b: number | null | undefined): number | null => (b === undefined || b === null ? null : Math.round(b / 1024));
+    const g = connect.afterGc;
+    lines.push(`| bridge RSS before / after (as found) | ${connect.rssBeforeKb} KB / ${connect.rssAfterKb} KB: ${fmt(connect.kbPerPuppet, ' KB')} per puppet |`);
+    lines.push(`| after a full GC: RSS before / after | ${fmt(kb(g.before?.rss), ' KB')} / ${fmt(kb(g.after?.rss), ' KB')}: ${fmt(g.rssKbPerPuppet, ' KB')} per puppet |`);
+    lines.push(`| after a full GC: RSS less V8 young generation | ${fmt(kb(g.before && g.before.rss - g.before.newSpace), ' KB')} / ${fmt(kb(g.after && g.after.rss - g.after.newSpace), ' KB')}: ${fmt(g.rssWithoutNewSpaceKbPerPuppet, ' KB')} per puppet |`);
+    lines.push(`| after a full GC: JS heap used | ${fmt(kb(g.before?.heapUsed), ' KB')} / ${fmt(kb(g.after?.heapUsed), ' KB')}: ${fmt(g.heapKbPerPuppet, ' KB')} per puppet |`);
+    lines.push(`| after a full GC: external (buffers) | ${fmt(kb(g.before?.external), ' KB')} / ${fmt(kb(g.after?.external), ' KB')}: ${fmt(g.externalKbPerPuppet, ' KB')} per puppet |`);
+    lines.push(`| bridge CPU time (user+sys) | ${connect.cpuMs} ms (${connect.cpuMsPerPuppet} ms per puppet) |`);
+    lines.push('');
+  }
+  if (latency.length > 0) {
+    lines.push(`## latency (${latency[0]?.sent ?? 0} messages per direction)`);
+    lines.push('');
+    lines.push('| direction | rate msg/s | sent | received | lost | p50 ms | p90 ms | p99 ms | max ms | bridge CPU ms/msg |');
+    lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const d of latency) {
+      const l = d.latencyMs;
+      lines.push(`| ${d.direction === 'matrix_to_irc' ? 'Matrix -> IRC' : 'IRC -> Matrix'} | ${d.rate} | ${d.sent} | ${d.received} | ` +
+        `${d.lost} | ${fmt(l.p50)} | ${fmt(l.p90)} | ${fmt(l.p99)} | ${fmt(l.max)} | ${d.cpuMsPerMessage} |`);
+    }
+    const notes = latency.filter((d) => d.duplicates > 0 || d.outOfOrder > 0)
+      .map((d) => `${d.direction}: ${d.duplicates} duplicates, ${d.outOfOrder} out of order`);
+    if (notes.length > 0) {
+      lines.push('');
+      lines.push(`Ordering: ${notes.join('; ')}.`);
+    }
+    lines.push('');
+  }
+  lines.push('## bridge log');
+  lines.push('');
+  lines.push(`Log level ${opts.logLevel}, while the benchmark ran: ${log.warnings} warnings, ${log.errors} errors` +
+    `${bridgeExit ? `; the bridge EXITED during the run (${bridgeExit})` : '; the bridge was still running at the end'}.`);
+  for (const [kind, n] of Object.entries(log.kinds)) {
+    lines.push(`- ${n} x ${kind}`);
+  }
+  const shutdown = Object.entries(log.shutdownKinds);
+  if (shutdown.length > 0) {
+    lines.push('');
+    lines.push('Logged while the bridge was stopping (after SIGTERM):');
+    for (const [kind, n] of shutdown) {
+      lines.push(`- ${n} x ${kind}`);
+    }
+  }
+  if (log.excerpts.length > 0) {
+    lines.push('');
+    lines.push('```');
+    lines.push(...log.excerpts.slice(0, 15));
+    lines.push('```');
+  }
+  if (profile) {
+    lines.push('');
+    lines.push(`## bridge CPU profile (${profile.busyMs} ms busy in ${profile.wallMs} ms; self time)`);
+    lines.push('');
+    lines.push('| area | ms | % of busy |');
+    lines.push('| --- | --- | --- |');
+    for (const a of profile.areas.slice(0, 10)) {
+      lines.push(`| ${a.name} | ${a.ms} | ${a.percent} |`);
+    }
+    lines.push('');
+    lines.push('| function | ms | % of busy |');
+    lines.push('| --- | --- | --- |');
+    for (const f of profile.functions) {
+      lines.push(`| \`${f.name.replace(/\|/g, '\\|')}\` | ${f.ms} | ${f.percent} |`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+// ---- main ----
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  const root = repoRoot();
+  const m = machine(root);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mib-bench-'));
+  const resultsDir = path.join(opts.outDir, m.date.replace(/[:.]/g, '-'));
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const started: Started = {};
+  let failed = false;
+  let stopping = false;
+  const onSignal = (signal: string): void => {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    progress(`${signal}: stopping`);
+    void stopEnv(started).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const watchdog = setTimeout(() => onSignal(`watchdog (${WATCHDOG_MS / 60_000} min)`), WATCHDOG_MS);
+  watchdog.unref();
+
+  let connect: ConnectResult | null = null;
+  const latency: DirectionResult[] = [];
+  let bridgeLog = path.join(dir, 'bridge', 'bridge.log');
+  let bridgeExit: string | null = null;
+  let error: string | null = null;
+  let stopIso: string | null = null;
+  let timeline: Timeline | null = null;
+  try {
+    const env = await startEnv(dir, opts, started, resultsDir);
+    bridgeLog = env.bridgeLog;
+    timeline = env.timeline;
+    if (opts.scenarios.includes('connect')) {
+      env.timeline.phase = 'connect';
+      connect = await scenarioConnect(env, opts.n, opts.batch);
+    }
+    if (opts.scenarios.includes('latency')) {
+      env.timeline.phase = 'matrix_to_irc';
+      latency.push(await matrixToIrc(env, opts.rate, opts.count));
+      await sleep(1000);
+      env.timeline.phase = 'irc_to_matrix';
+      latency.push(await ircToMatrix(env, opts.rate, opts.count));
+    }
+    env.timeline.phase = 'done';
+    if (env.hs.unknown.length > 0) {
+      progress(`the fake homeserver did not recognise: ${[...new Set(env.hs.unknown)].join(', ')}`);
+    }
+    if (!env.bridge.isRunning()) {
+      bridgeExit = String(await env.bridge.exited);
+    }
+  } catch (err) {
+    failed = true;
+    error = (err as Error).message;
+    progress(`FAILED: ${error}`);
+    if (started.bridge && !started.bridge.isRunning()) {
+      bridgeExit = String(await started.bridge.exited);
+    }
+  } finally {
+    clearTimeout(watchdog);
+    stopIso = new Date().toISOString();
+    timeline?.stop();
+    if (!stopping) {
+      await stopEnv(started);
+    }
+  }
+
+  const log = scanLog(bridgeLog, stopIso);
+  let profile: ProfileSummary | null = null;
+  const profFile = fs.readdirSync(resultsDir).find((f) => f.endsWith('.cpuprofile'));
+  if (profFile) {
+    try {
+      profile = summarizeProfile(path.join(resultsDir, profFile));
+    } catch (err) {
+      progress(`could not read the CPU profile: ${(err as Error).message}`);
+    }
+  }
+  const md = markdown(m, opts, connect, latency, log, bridgeExit, profile) +
+    (error ? `\n## run failed\n\n\`\`\`\n${error}\n\`\`\`\n` : '');
+  fs.writeFileSync(path.join(resultsDir, 'results.json'), JSON.stringify({
+    machine: m, options: opts, connect, latency, bridgeLog: log, bridgeExit, profile, error,
+    timeline: timeline?.points ?? [],
+  }, null, 2) + '\n');
+  fs.writeFileSync(path.join(resultsDir, 'results.md'), md);
+  if (bridgeLog && fs.existsSync(bridgeLog) && fs.statSync(bridgeLog).size < 20 * 1024 * 1024) {
+    fs.copyFileSync(bridgeLog, path.join(resultsDir, 'bridge.log'));
+  }
+  out(md);
+  out(`results: ${path.relative(process.cwd(), resultsDir) || resultsDir}`);
+  if (failed || opts.keep) {
+    progress(`kept ${dir} for inspection`);
+  } else {
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+  return failed ? 1 : 0;
+}
+
+main().then((code) => {
+  process.exitCode = code;
+}, (err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

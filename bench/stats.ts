@@ -1,0 +1,72 @@
+/**
+ * Small helpers for the benchmark: percentiles and reading a process's memory and CPU time
+ * from /proc (Linux).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+
+export interface Summary {
+  count: number;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  max: number | null;
+  mean: number | null;
+}
+
+/** Nearest-rank percentile of sorted values (p in 0..100). */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) {
+    return null;
+  }
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1] ?? null;
+}
+
+export function summarize(values: readonly number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? (sorted[sorted.length - 1] ?? null) : null,
+    mean: sorted.length ? sum / sorted.length : null,
+  };
+}
+
+let clockTicks: number | null = null;
+function clkTck(): number {
+  if (clockTicks === null) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+export interface ProcSample {
+  /** VmRSS from /proc/<pid>/status, kilobytes. */
+  rssKb: number;
+  /** utime + stime from /proc/<pid>/stat, milliseconds. */
+  cpuMs: number;
+}
+
+export function sampleProcess(pid: number): ProcSample {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const rss = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start at field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return { rssKb: rss ? Number(rss[1]) : NaN, cpuMs: ((utime + stime) * 1000) / clkTck() };
+}
+
+export const round = (v: number | null, digits = 1): number | null =>
+  v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** digits) / 10 ** digits;
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

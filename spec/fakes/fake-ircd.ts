@@ -1,0 +1,295 @@
+/**
+ * A scripted IRC server on loopback for connection specs. It records every line each client
+ * sends, lets the test send lines to a client, and answers registration the way a small ircd
+ * does: CAP LS (offering `caps`), CAP REQ (ACK everything offered), NICK (433 for nicks in
+ * `nicksInUse`), USER, and after CAP END (when CAP was started) 001-005 and 376.
+ * With `register: false` it accepts the socket and stays silent (connect timeouts).
+ */
+import * as net from 'node:net';
+
+export interface FakeIrcdOptions {
+  serverName?: string;
+  /** ISUPPORT tokens sent in 005. */
+  isupport?: string[];
+  /** Capabilities offered in the CAP LS answer. */
+  caps?: string[];
+  /** Nicks refused with 433 during registration. */
+  nicksInUse?: string[];
+  /** Answer registration (default true). */
+  register?: boolean;
+}
+
+export interface ReceivedLine {
+  raw: string;
+  command: string;
+  params: string[];
+  /** Date.now() when the line arrived. */
+  at: number;
+}
+
+export const DEFAULT_ISUPPORT = ['NICKLEN=30', 'CASEMAPPING=ascii', 'CHANTYPES=#', 'PREFIX=(ov)@+'];
+const DEFAULT_WAIT_MS = 2000;
+
+/** Parses a client line (the client sends no tags or prefix worth keeping). */
+export function parseClientLine(raw: string, at = Date.now()): ReceivedLine {
+  let rest = raw;
+  if (rest.startsWith('@')) {
+    const sp = rest.indexOf(' ');
+    rest = sp < 0 ? '' : rest.slice(sp + 1);
+  }
+  if (rest.startsWith(':')) {
+    const sp = rest.indexOf(' ');
+    rest = sp < 0 ? '' : rest.slice(sp + 1);
+  }
+  const params: string[] = [];
+  let command = '';
+  while (rest.length > 0) {
+    if (command !== '' && rest.startsWith(':')) {
+      params.push(rest.slice(1));
+      break;
+    }
+    const sp = rest.indexOf(' ');
+    const word = sp < 0 ? rest : rest.slice(0, sp);
+    rest = sp < 0 ? '' : rest.slice(sp + 1);
+    if (word === '') {
+      continue;
+    }
+    if (command === '') {
+      command = word.toUpperCase();
+    } else {
+      params.push(word);
+    }
+  }
+  return { raw, command, params, at };
+}
+
+type Waiter = { pred: (l: ReceivedLine) => boolean; resolve: (l: ReceivedLine) => void };
+
+/** One accepted client socket, seen from the server. */
+export class FakeIrcClient {
+  readonly received: ReceivedLine[] = [];
+  nick: string | null = null;
+  registered = false;
+  closed = false;
+  private user = false;
+  private capPending = false;
+  private buffer = '';
+  private syncCounter = 0;
+  private waiters: Waiter[] = [];
+  private readonly closeWaiters: Array<() => void> = [];
+
+  constructor(private readonly socket: net.Socket, private readonly opts: Required<FakeIrcdOptions>) {
+    socket.setEncoding('utf8');
+    // Without this, Nagle on our side and delayed ACKs on the client's add ~40 ms per exchange.
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      this.closed = true;
+      this.closeWaiters.splice(0).forEach((w) => w());
+    });
+  }
+
+  /** Sends one raw line (without CRLF) to the client. */
+  send(line: string): void {
+    if (!this.closed) {
+      this.socket.write(line + '\r\n');
+    }
+  }
+
+  /** Sends `:fake.irc <numeric> <nick> <rest>`. */
+  numeric(code: string, rest: string): void {
+    this.send(`:${this.opts.serverName} ${code} ${this.nick ?? '*'} ${rest}`);
+  }
+
+  /** The first line (already received or still to come) matching `pred`, from index `from`. */
+  waitFor(pred: (l: ReceivedLine) => boolean, timeoutMs = DEFAULT_WAIT_MS, from = 0): Promise<ReceivedLine> {
+    const found = this.received.slice(from).find(pred);
+    if (found) {
+      return Promise.resolve(found);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        pred,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`fake ircd: no matching line within ${timeoutMs} ms; got:\n` +
+          this.received.map((l) => '  ' + l.raw).join('\n')));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  waitForCommand(command: string, timeoutMs = DEFAULT_WAIT_MS, from = 0): Promise<ReceivedLine> {
+    return this.waitFor((l) => l.command === command, timeoutMs, from);
+  }
+
+  /** Lines received so far with this command. */
+  linesOf(command: string): ReceivedLine[] {
+    return this.received.filter((l) => l.command === command);
+  }
+
+  /** A barrier: PING the client and wait for its PONG. Every line sent before has then been
+   *  read and handled by the client. */
+  async sync(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+    const token = `sync-${++this.syncCounter}`;
+    this.send(`PING :${token}`);
+    await this.waitFor((l) => l.command === 'PONG' && l.params[l.params.length - 1] === token, timeoutMs);
+  }
+
+  /** Drops the connection from the server side. */
+  drop(): void {
+    this.socket.destroy();
+  }
+
+  waitClosed(timeoutMs = DEFAULT_WAIT_MS): Promise<void> {
+    if (this.closed) {
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`fake ircd: socket still open after ${timeoutMs} ms`)), timeoutMs);
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private onData(chunk: string): void {
+    this.buffer += chunk;
+    let eol: number;
+    while ((eol = this.buffer.indexOf('\n')) >= 0) {
+      const raw = this.buffer.slice(0, eol).replace(/\r$/, '');
+      this.buffer = this.buffer.slice(eol + 1);
+      if (raw !== '') {
+        this.onLine(parseClientLine(raw));
+      }
+    }
+  }
+
+  private onLine(line: ReceivedLine): void {
+    this.received.push(line);
+    for (const w of this.waiters.filter((x) => x.pred(line))) {
+      this.waiters = this.waiters.filter((x) => x !== w);
+      w.resolve(line);
+    }
+    if (line.command === 'PING' && this.opts.register) {
+      this.send(`:${this.opts.serverName} PONG ${this.opts.serverName} :${line.params[0] ?? ''}`);
+    } else if (this.opts.register && !this.registered) {
+      this.register(line);
+    }
+  }
+
+  // CAP LS [302] / CAP REQ :caps / CAP END / NICK <nick> / USER <user> 0 * :<realname>
+  private register(line: ReceivedLine): void {
+    const p = line.params;
+    switch (line.command) {
+      case 'CAP': {
+        const sub = (p[0] ?? '').toUpperCase();
+        if (sub === 'LS') {
+          this.capPending = true;
+          this.send(`:${this.opts.serverName} CAP * LS :${this.opts.caps.join(' ')}`);
+        } else if (sub === 'REQ') {
+          this.send(`:${this.opts.serverName} CAP * ACK :${p[1] ?? ''}`);
+        } else if (sub === 'END') {
+          this.capPending = false;
+        }
+        break;
+      }
+      case 'NICK': {
+        const wanted = p[0] ?? '';
+        if (this.opts.nicksInUse.includes(wanted)) {
+          this.send(`:${this.opts.serverName} 433 ${this.nick ?? '*'} ${wanted} :Nickname is already in use`);
+        } else {
+          this.nick = wanted;
+        }
+        break;
+      }
+      case 'USER':
+        this.user = true;
+        break;
+      default:
+        break;
+    }
+    if (this.nick !== null && this.user && !this.capPending) {
+      this.welcome();
+    }
+  }
+
+  private welcome(): void {
+    this.registered = true;
+    const s = this.opts.serverName;
+    this.numeric('001', ':Welcome to the fake network');
+    this.numeric('002', `:Your host is ${s}, running version fake-1.0`);
+    this.numeric('003', ':This server was created today');
+    this.numeric('004', `${s} fake-1.0 iow ovbkl`);
+    this.numeric('005', `${this.opts.isupport.join(' ')} :are supported by this server`);
+    this.numeric('376', ':End of /MOTD command.');
+  }
+}
+
+export class FakeIrcd {
+  readonly clients: FakeIrcClient[] = [];
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly opts: Required<FakeIrcdOptions>;
+  private clientWaiters: Array<(c: FakeIrcClient) => void> = [];
+
+  constructor(opts: FakeIrcdOptions = {}) {
+    this.opts = {
+      serverName: opts.serverName ?? 'fake.irc',
+      isupport: opts.isupport ?? DEFAULT_ISUPPORT,
+      caps: opts.caps ?? [],
+      nicksInUse: opts.nicksInUse ?? [],
+      register: opts.register ?? true,
+    };
+    this.server = net.createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      const client = new FakeIrcClient(socket, this.opts);
+      this.clients.push(client);
+      this.clientWaiters.splice(0).forEach((w) => w(client));
+    });
+  }
+
+  /** Listens on 127.0.0.1, a port the kernel picks; returns it. */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => resolve((this.server.address() as net.AddressInfo).port));
+    });
+  }
+
+  /** The first client not yet taken by an earlier call (index `n`, default the first). */
+  client(n = 0, timeoutMs = DEFAULT_WAIT_MS): Promise<FakeIrcClient> {
+    const existing = this.clients[n];
+    if (existing) {
+      return Promise.resolve(existing);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`fake ircd: no client #${n} within ${timeoutMs} ms`)), timeoutMs);
+      const check = (): void => {
+        const c = this.clients[n];
+        if (c) {
+          clearTimeout(timer);
+          resolve(c);
+        } else {
+          this.clientWaiters.push(check);
+        }
+      };
+      this.clientWaiters.push(check);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) {
+      s.destroy();
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

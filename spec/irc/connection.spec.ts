@@ -1,0 +1,466 @@
+import { IrcConnection, type IrcConnectionOptions } from '../../src/irc/connection';
+import type { IrcEvent } from '../../src/irc/events';
+import { UnsafeLineError } from '../../src/irc/line';
+import { FakeIrcd, type FakeIrcClient, type FakeIrcdOptions } from '../fakes/fake-ircd';
+
+const SRV = 'fake.irc';
+
+describe('IrcConnection against a scripted ircd', () => {
+  let ircd: FakeIrcd | null = null;
+  let conns: IrcConnection[] = [];
+
+  afterEach(async () => {
+    await Promise.all(conns.map((c) => c.quit('test over', 200).catch(() => undefined)));
+    conns = [];
+    await ircd?.close();
+    ircd = null;
+  });
+
+  async function start(serverOpts: FakeIrcdOptions = {}): Promise<number> {
+    ircd = new FakeIrcd(serverOpts);
+    return ircd.listen();
+  }
+
+  function make(port: number, over: Partial<IrcConnectionOptions> = {}): { conn: IrcConnection; events: IrcEvent[] } {
+    const conn = new IrcConnection({
+      host: '127.0.0.1', port, tls: false, tlsVerify: true, password: null, nick: 'bot', username: 'bridge',
+      realname: 'Bridge bot', role: 'bot', sendBurst: 50, sendRate: 100, connectTimeoutMs: 3000, ...over,
+    });
+    const events: IrcEvent[] = [];
+    conn.on('event', (e) => events.push(e));
+    conns.push(conn);
+    return { conn, events };
+  }
+
+  /** Starts a server, connects and registers; events so far are cleared. */
+  async function registered(over: Partial<IrcConnectionOptions> = {}, serverOpts: FakeIrcdOptions = {}):
+    Promise<{ conn: IrcConnection; events: IrcEvent[]; peer: FakeIrcClient }> {
+    const port = await start(serverOpts);
+    const { conn, events } = make(port, over);
+    await conn.connect();
+    const peer = await (ircd as FakeIrcd).client();
+    await peer.sync(); // 002..376 handled
+    events.length = 0;
+    return { conn, events, peer };
+  }
+
+  describe('registration', () => {
+    test('connect resolves with the nick after NICK, USER and CAP END', async () => {
+      const port = await start();
+      const { conn, events } = make(port);
+      expect(conn.state).toBe('idle');
+      const connecting = conn.connect();
+      expect(conn.state).toBe('connecting');
+      await expect(connecting).resolves.toBe('bot');
+      expect(conn.state).toBe('registered');
+      expect(conn.nick).toBe('bot');
+      expect(events).toEqual([{ type: 'registered', nick: 'bot' }]);
+
+      const peer = await (ircd as FakeIrcd).client();
+      const commands = peer.received.map((l) => l.command);
+      expect(commands.slice(0, 3).sort()).toEqual(['CAP', 'NICK', 'USER']);
+      expect(peer.linesOf('NICK')[0]?.params).toEqual(['bot']);
+      expect(peer.linesOf('USER')[0]?.params).toEqual(['bridge', '0', '*', 'Bridge bot']);
+      expect(peer.linesOf('CAP').map((l) => l.params[0])).toEqual(['LS', 'END']);
+      expect(peer.linesOf('PASS')).toEqual([]);
+    });
+
+    test('a server password is sent with PASS', async () => {
+      const port = await start();
+      const { conn } = make(port, { password: 'hunter2' });
+      await conn.connect();
+      const peer = await (ircd as FakeIrcd).client();
+      expect(peer.linesOf('PASS')[0]?.params).toEqual(['hunter2']);
+    });
+
+    test('a 433 during registration tries the nicks opts.nextNick offers, in turn', async () => {
+      const port = await start({ nicksInUse: ['bot', 'bot_'] });
+      const calls: Array<[number, string]> = [];
+      const { conn, events } = make(port, {
+        nextNick: (attempt, refused) => {
+          calls.push([attempt, refused]);
+          return 'bot' + '_'.repeat(attempt);
+        },
+      });
+      await expect(conn.connect()).resolves.toBe('bot__');
+      expect(calls).toEqual([[1, 'bot'], [2, 'bot_']]);
+      expect(conn.nick).toBe('bot__');
+      const peer = await (ircd as FakeIrcd).client();
+      expect(peer.linesOf('NICK').map((l) => l.params[0])).toEqual(['bot', 'bot_', 'bot__']);
+      // Refusals during registration are not reported as 'refused' events.
+      expect(events.map((e) => e.type)).toEqual(['registered']);
+    });
+
+    test.each([
+      { name: 'no nextNick', nextNick: undefined },
+      { name: 'nextNick gives up', nextNick: (): string | null => null },
+    ])('a 433 with $name rejects and closes', async ({ nextNick }) => {
+      const port = await start({ nicksInUse: ['bot'] });
+      const { conn } = make(port, nextNick ? { nextNick } : {});
+      await expect(conn.connect()).rejects.toThrow(/nick refused: Nickname is already in use/);
+      expect(conn.state).toBe('closed');
+      await (await (ircd as FakeIrcd).client()).waitClosed();
+    });
+
+    test('nick retries are bounded even when nextNick never gives up', async () => {
+      const port = await start({ nicksInUse: Array.from({ length: 60 }, (_, i) => `n${i}`).concat('bot') });
+      let n = 0;
+      const { conn } = make(port, { nextNick: () => `n${n++}` });
+      await expect(conn.connect()).rejects.toThrow(/nick refused/);
+      const peer = await (ircd as FakeIrcd).client();
+      expect(peer.linesOf('NICK').length).toBeLessThanOrEqual(52);
+    });
+
+    test('connect timeout rejects and closes the socket', async () => {
+      const port = await start({ register: false });
+      const { conn, events } = make(port, { connectTimeoutMs: 150 });
+      const t0 = Date.now();
+      await expect(conn.connect()).rejects.toThrow('no registration within 150 ms');
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
+      expect(conn.state).toBe('closed');
+      await (await (ircd as FakeIrcd).client()).waitClosed();
+      // Never registered, so no 'closed' event either.
+      expect(events).toEqual([]);
+    });
+
+    test('the server dropping the socket before 001 rejects', async () => {
+      const port = await start({ register: false });
+      const { conn, events } = make(port);
+      const connecting = conn.connect();
+      const peer = await (ircd as FakeIrcd).client();
+      await peer.waitForCommand('USER');
+      peer.drop();
+      await expect(connecting).rejects.toThrow(/closed before registration/);
+      expect(conn.state).toBe('closed');
+      expect(events).toEqual([]);
+    });
+
+    test('ERROR during registration rejects with the server\'s reason', async () => {
+      const port = await start({ register: false });
+      const { conn } = make(port);
+      const connecting = conn.connect();
+      const peer = await (ircd as FakeIrcd).client();
+      await peer.waitForCommand('USER');
+      peer.send('ERROR :Closing link: (bridge@127.0.0.1) [K-lined]');
+      await expect(connecting).rejects.toThrow(/server error: Closing link.*K-lined/);
+    });
+
+    test('connect() a second time is refused', async () => {
+      const { conn } = await registered();
+      await expect(conn.connect()).rejects.toThrow(/connect\(\) called in state registered/);
+      expect(conn.state).toBe('registered');
+    });
+  });
+
+  describe('ISUPPORT', () => {
+    test('defaults before the server says anything', () => {
+      const { conn } = make(1);
+      expect(conn.nickLen).toBe(9);
+      expect(conn.lineLen).toBe(512);
+      expect(conn.caseMapping).toBe('rfc1459');
+      expect(conn.fold('[Bot]^')).toBe('{bot}~');
+      expect(conn.isChannel('#a')).toBe(true);
+      expect(conn.isChannel('&a')).toBe(true);
+      expect(conn.isChannel('#')).toBe(false);
+      expect(conn.isChannel('alice')).toBe(false);
+      expect(conn.userHost).toEqual({ user: '~bridge', host: 'x'.repeat(63) });
+    });
+
+    test('NICKLEN, CASEMAPPING from 005; fold follows the casemapping', async () => {
+      const { conn } = await registered();
+      expect(conn.nickLen).toBe(30);
+      expect(conn.lineLen).toBe(512);
+      expect(conn.caseMapping).toBe('ascii');
+      expect(conn.fold('[Bot]^')).toBe('[bot]^');
+      expect(conn.isChannel('#chan')).toBe(true);
+      expect(conn.isChannel('bob')).toBe(false);
+    });
+
+    test.each([
+      { isupport: ['NICKLEN=16', 'LINELEN=2048', 'CASEMAPPING=strict-rfc1459'], nickLen: 16, lineLen: 2048,
+        caseMapping: 'strict-rfc1459', fold: '{bot}^' },
+      { isupport: ['CASEMAPPING=rfc7613', 'NICKLEN=abc', 'LINELEN=0'], nickLen: 9, lineLen: 512,
+        caseMapping: 'rfc1459', fold: '{bot}~' },
+      { isupport: ['NICKLEN=-5'], nickLen: 9, lineLen: 512, caseMapping: 'rfc1459', fold: '{bot}~' },
+    ])('$isupport', async ({ isupport, nickLen, lineLen, caseMapping, fold }) => {
+      const { conn } = await registered({}, { isupport });
+      expect(conn.nickLen).toBe(nickLen);
+      expect(conn.lineLen).toBe(lineLen);
+      expect(conn.caseMapping).toBe(caseMapping);
+      expect(conn.fold('[Bot]^')).toBe(fold);
+    });
+
+    // irc-framework stores ISUPPORT CHANTYPES as an array of characters; isChannel must read
+    // it so that a puppet never mistakes `!chan` traffic for a private message.
+    test('isChannel follows the CHANTYPES the server announced', async () => {
+      const { conn } = await registered({}, { isupport: ['CHANTYPES=#!'] });
+      expect(conn.isChannel('!chan')).toBe(true);
+      expect(conn.isChannel('&local')).toBe(false);
+    });
+  });
+
+  describe("'bot' role events", () => {
+    const alice = { nick: 'alice', ident: 'al', host: 'host.example' };
+    const ALICE = 'alice!al@host.example';
+    const cases: Array<{ name: string; lines: string[]; expected: IrcEvent[] }> = [
+      { name: 'channel PRIVMSG', lines: [`:${ALICE} PRIVMSG #chan :hello world`],
+        expected: [{ type: 'message', kind: 'privmsg', from: alice, target: '#chan', text: 'hello world', tags: {}, time: null }] },
+      { name: 'PRIVMSG to the bot', lines: [`:${ALICE} PRIVMSG bot hi`],
+        expected: [{ type: 'message', kind: 'privmsg', from: alice, target: 'bot', text: 'hi', tags: {}, time: null }] },
+      { name: 'CTCP ACTION', lines: [`:${ALICE} PRIVMSG #chan :\x01ACTION waves hello\x01`],
+        expected: [{ type: 'message', kind: 'action', from: alice, target: '#chan', text: 'waves hello', tags: {}, time: null }] },
+      { name: 'ACTION without the closing \\x01', lines: [`:${ALICE} PRIVMSG #chan :\x01ACTION waves`],
+        expected: [{ type: 'message', kind: 'action', from: alice, target: '#chan', text: 'waves', tags: {}, time: null }] },
+      { name: 'empty ACTION', lines: [`:${ALICE} PRIVMSG #chan :\x01ACTION\x01`],
+        expected: [{ type: 'message', kind: 'action', from: alice, target: '#chan', text: '', tags: {}, time: null }] },
+      { name: 'other CTCP is not bridged', lines: [`:${ALICE} PRIVMSG #chan :\x01VERSION\x01`, `:${ALICE} PRIVMSG #chan :\x01ACTIONS\x01`],
+        expected: [] },
+      { name: 'NOTICE', lines: [`:${ALICE} NOTICE #chan :heads up`],
+        expected: [{ type: 'message', kind: 'notice', from: alice, target: '#chan', text: 'heads up', tags: {}, time: null }] },
+      { name: 'CTCP in a NOTICE is not bridged', lines: [`:${ALICE} NOTICE bot :\x01ACTION x\x01`], expected: [] },
+      { name: 'server NOTICE is not bridged', lines: [`:${SRV} NOTICE * :*** Looking up your hostname`], expected: [] },
+      { name: 'server-time tag sets time', lines: [`@time=2024-01-02T03:04:05.678Z :${ALICE} PRIVMSG #chan :hi`],
+        expected: [{ type: 'message', kind: 'privmsg', from: alice, target: '#chan', text: 'hi',
+          tags: { time: '2024-01-02T03:04:05.678Z' }, time: Date.UTC(2024, 0, 2, 3, 4, 5, 678) }] },
+      { name: 'unparseable time tag gives null', lines: [`@time=yesterday;msgid=m1 :${ALICE} PRIVMSG #chan :hi`],
+        expected: [{ type: 'message', kind: 'privmsg', from: alice, target: '#chan', text: 'hi',
+          tags: { time: 'yesterday', msgid: 'm1' }, time: null }] },
+      { name: 'JOIN', lines: [`:${ALICE} JOIN #chan`],
+        expected: [{ type: 'join', channel: '#chan', user: alice, account: null }] },
+      { name: 'extended JOIN with an account', lines: [`:${ALICE} JOIN #chan alice_acct :Alice Real`],
+        expected: [{ type: 'join', channel: '#chan', user: alice, account: 'alice_acct' }] },
+      { name: 'extended JOIN without an account', lines: [`:${ALICE} JOIN #chan * :Alice Real`],
+        expected: [{ type: 'join', channel: '#chan', user: alice, account: null }] },
+      { name: 'PART with a reason', lines: [`:${ALICE} PART #chan :see you`],
+        expected: [{ type: 'part', channel: '#chan', nick: 'alice', reason: 'see you' }] },
+      { name: 'PART without a reason', lines: [`:${ALICE} PART #chan`],
+        expected: [{ type: 'part', channel: '#chan', nick: 'alice', reason: '' }] },
+      { name: 'KICK', lines: [':op!o@h KICK #chan alice :spamming'],
+        expected: [{ type: 'kick', channel: '#chan', nick: 'alice', by: 'op', reason: 'spamming' }] },
+      { name: 'QUIT', lines: [`:${ALICE} QUIT :Ping timeout: 240 seconds`],
+        expected: [{ type: 'quit', nick: 'alice', reason: 'Ping timeout: 240 seconds' }] },
+      { name: 'NICK', lines: [`:${ALICE} NICK alice2`], expected: [{ type: 'nick', nick: 'alice', newNick: 'alice2' }] },
+      { name: 'TOPIC', lines: [`:${ALICE} TOPIC #chan :new topic`],
+        expected: [{ type: 'topic', channel: '#chan', topic: 'new topic', by: 'alice' }] },
+      { name: 'TOPIC cleared', lines: [`:${ALICE} TOPIC #chan :`],
+        expected: [{ type: 'topic', channel: '#chan', topic: '', by: 'alice' }] },
+      { name: '332 topic on join', lines: [`:${SRV} 332 bot #chan :the topic`],
+        expected: [{ type: 'topic', channel: '#chan', topic: 'the topic', by: null }] },
+      { name: 'NAMES across two 353 lines ends in one event at 366',
+        lines: [`:${SRV} 353 bot = #chan :@alice +bob carol`, `:${SRV} 353 bot = #chan :@+dave eve!e@h.example`,
+          `:${SRV} 366 bot #chan :End of /NAMES list.`],
+        expected: [{ type: 'names', channel: '#chan', users: [
+          { nick: 'alice', prefixes: '@' }, { nick: 'bob', prefixes: '+' }, { nick: 'carol', prefixes: '' },
+          { nick: 'dave', prefixes: '@+' }, { nick: 'eve', prefixes: '' }] }] },
+      { name: 'NAMES of two channels interleaved',
+        lines: [`:${SRV} 353 bot = #a :x`, `:${SRV} 353 bot = #b :@y`, `:${SRV} 353 bot = #a :+z`,
+          `:${SRV} 366 bot #b :End`, `:${SRV} 366 bot #a :End`],
+        expected: [
+          { type: 'names', channel: '#b', users: [{ nick: 'y', prefixes: '@' }] },
+          { type: 'names', channel: '#a', users: [{ nick: 'x', prefixes: '' }, { nick: 'z', prefixes: '+' }] }] },
+      { name: 'NAMES matched by the folded channel name',
+        lines: [`:${SRV} 353 bot = #Chan :alice`, `:${SRV} 366 bot #chan :End`],
+        expected: [{ type: 'names', channel: '#chan', users: [{ nick: 'alice', prefixes: '' }] }] },
+      { name: '366 without 353 is an empty list', lines: [`:${SRV} 366 bot #empty :End`],
+        expected: [{ type: 'names', channel: '#empty', users: [] }] },
+      { name: '474 banned -> refused', lines: [`:${SRV} 474 bot #chan :Cannot join channel (+b)`],
+        expected: [{ type: 'refused', code: '474', target: '#chan', reason: 'Cannot join channel (+b)' }] },
+      { name: '401 no such nick -> refused', lines: [`:${SRV} 401 bot nobody :No such nick/channel`],
+        expected: [{ type: 'refused', code: '401', target: 'nobody', reason: 'No such nick/channel' }] },
+      { name: '433 after registration -> refused', lines: [`:${SRV} 433 bot taken :Nickname is already in use`],
+        expected: [{ type: 'refused', code: '433', target: 'taken', reason: 'Nickname is already in use' }] },
+      { name: 'other numerics say nothing', lines: [`:${SRV} 372 bot :- motd`, `:${SRV} 900 bot x :logged in`],
+        expected: [] },
+    ];
+
+    test.each(cases)('$name', async ({ lines, expected }) => {
+      const { conn, events, peer } = await registered();
+      lines.forEach((l) => peer.send(l));
+      await peer.sync();
+      expect(events).toEqual(expected);
+      expect(conn.state).toBe('registered');
+    });
+
+    test('its own NICK change is tracked; its own JOIN teaches user@host', async () => {
+      const { conn, events, peer } = await registered();
+      peer.send(':bot!~bridge@bridge.example JOIN #chan');
+      peer.send(':bot!~bridge@bridge.example NICK Bot2');
+      await peer.sync();
+      expect(conn.nick).toBe('Bot2');
+      expect(conn.userHost).toEqual({ user: '~bridge', host: 'bridge.example' });
+      expect(events).toEqual([
+        { type: 'join', channel: '#chan', user: { nick: 'bot', ident: '~bridge', host: 'bridge.example' }, account: null },
+        { type: 'nick', nick: 'bot', newNick: 'Bot2' },
+      ]);
+    });
+
+    test('396 (displayed host) updates the host', async () => {
+      const { conn, peer } = await registered();
+      peer.send(`:${SRV} 396 bot cloak.example :is now your displayed host`);
+      await peer.sync();
+      expect(conn.userHost.host).toBe('cloak.example');
+    });
+  });
+
+  describe("'puppet' role", () => {
+    test('reports only what concerns its own user', async () => {
+      const { events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
+      const me = 'alice_m!~alice@bridge.example';
+      const lines = [
+        ':bob!b@h PRIVMSG #chan :hello channel', // dropped
+        ':bob!b@h NOTICE #chan :channel notice', // dropped
+        ':bob!b@h PRIVMSG #chan :\x01ACTION waves\x01', // dropped
+        ':bob!b@h PRIVMSG alice_m :psst', // PM: reported
+        ':bob!b@h NOTICE alice_m :note to you', // PM notice: reported
+        ':bob!b@h JOIN #chan', // dropped
+        `:${me} JOIN #chan`, // own join: reported
+        ':bob!b@h PART #chan :bye', // dropped
+        ':bob!b@h QUIT :gone', // dropped
+        ':bob!b@h NICK bobby', // dropped
+        ':bob!b@h TOPIC #chan :new', // dropped
+        `:${SRV} 332 alice_m #chan :topic`, // dropped
+        `:${SRV} 353 alice_m = #chan :@bob alice_m`, // dropped
+        `:${SRV} 366 alice_m #chan :End`, // dropped
+        ':op!o@h KICK #chan bob :not you', // dropped
+        ':op!o@h KICK #chan ALICE_M :you', // kick of self (case-folded): reported
+        `:${SRV} 474 alice_m #secret :Cannot join channel (+b)`, // refusal: reported
+        `:${me} PART #chan :leaving`, // own part: reported
+      ];
+      lines.forEach((l) => peer.send(l));
+      await peer.sync();
+      const bob = { nick: 'bob', ident: 'b', host: 'h' };
+      expect(events).toEqual([
+        { type: 'message', kind: 'privmsg', from: bob, target: 'alice_m', text: 'psst', tags: {}, time: null },
+        { type: 'message', kind: 'notice', from: bob, target: 'alice_m', text: 'note to you', tags: {}, time: null },
+        { type: 'join', channel: '#chan', user: { nick: 'alice_m', ident: '~alice', host: 'bridge.example' }, account: null },
+        { type: 'kick', channel: '#chan', nick: 'ALICE_M', by: 'op', reason: 'you' },
+        { type: 'refused', code: '474', target: '#secret', reason: 'Cannot join channel (+b)' },
+        { type: 'part', channel: '#chan', nick: 'alice_m', reason: 'leaving' },
+      ]);
+    });
+
+    test('its own NICK change is reported and tracked', async () => {
+      const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
+      peer.send(':alice_m!~alice@h NICK alice_away');
+      await peer.sync();
+      expect(events).toEqual([{ type: 'nick', nick: 'alice_m', newNick: 'alice_away' }]);
+      expect(conn.nick).toBe('alice_away');
+      peer.send(':bob!b@h PRIVMSG alice_away :still you?');
+      await peer.sync();
+      expect(events.at(-1)).toMatchObject({ type: 'message', target: 'alice_away', text: 'still you?' });
+    });
+  });
+
+  describe('sending', () => {
+    test('send() before registration is refused', () => {
+      const { conn } = make(1);
+      expect(conn.send('PRIVMSG', ['#c', 'x'])).toBe(false);
+      expect(conn.say('#c', 'x')).toBe(false);
+    });
+
+    test.each([
+      { name: 'say', call: (c: IrcConnection) => c.say('#chan', 'hello world'), raw: 'PRIVMSG #chan :hello world' },
+      { name: 'say one word', call: (c: IrcConnection) => c.say('alice', 'hi'), raw: 'PRIVMSG alice hi' },
+      { name: 'notice', call: (c: IrcConnection) => c.notice('alice', 'a note'), raw: 'NOTICE alice :a note' },
+      { name: 'action', call: (c: IrcConnection) => c.action('#chan', 'waves'), raw: 'PRIVMSG #chan :\x01ACTION waves\x01' },
+      { name: 'join', call: (c: IrcConnection) => c.join('#chan'), raw: 'JOIN #chan' },
+      { name: 'join with a key', call: (c: IrcConnection) => c.join('#chan', 'sekrit'), raw: 'JOIN #chan sekrit' },
+      { name: 'join with a null key', call: (c: IrcConnection) => c.join('#chan', null), raw: 'JOIN #chan' },
+      { name: 'part', call: (c: IrcConnection) => c.part('#chan', 'bye now'), raw: 'PART #chan :bye now' },
+      { name: 'send', call: (c: IrcConnection) => c.send('MODE', ['#chan', '+o', 'alice']), raw: 'MODE #chan +o alice' },
+    ])('$name', async ({ call, raw }) => {
+      const { conn, peer } = await registered();
+      const from = peer.received.length;
+      expect(call(conn)).toBe(true);
+      const line = await peer.waitFor(() => true, 2000, from);
+      expect(line.raw).toBe(raw);
+    });
+
+    test('CR/LF in user text throws UnsafeLineError and sends nothing', async () => {
+      const { conn, peer } = await registered();
+      const from = peer.received.length;
+      expect(() => conn.say('#chan', 'hi\r\nQUIT :pwned')).toThrow(UnsafeLineError);
+      await peer.sync();
+      expect(peer.received.slice(from).map((l) => l.command)).toEqual(['PONG']);
+      expect(conn.state).toBe('registered');
+    });
+
+    test('send() is paced by the queue: burst first, then one line per 1/rate s, in order', async () => {
+      const { conn, peer } = await registered({ sendBurst: 2, sendRate: 20 });
+      const from = peer.received.length;
+      for (let i = 1; i <= 6; i++) {
+        expect(conn.say('#chan', `line ${i}`)).toBe(true);
+      }
+      await peer.waitFor((l) => l.raw === 'PRIVMSG #chan :line 6', 3000, from);
+      const sent = peer.received.slice(from).filter((l) => l.command === 'PRIVMSG');
+      expect(sent.map((l) => l.params[1])).toEqual(['line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'line 6']);
+      // Lines 3..6 are paced 50 ms apart, so 6 leaves >= 150 ms after 3. (The burst itself is not
+      // timed: the client socket has Nagle on, which may hold line 1 back a little.)
+      expect((sent[5]?.at ?? 0) - (sent[2]?.at ?? 0)).toBeGreaterThanOrEqual(130);
+    });
+
+    test('protocol replies (PONG) do not wait behind queued lines', async () => {
+      const { conn, peer } = await registered({ sendBurst: 1, sendRate: 5 });
+      const from = peer.received.length;
+      conn.say('#chan', 'first');
+      conn.say('#chan', 'second'); // waits 200 ms in the queue
+      await peer.sync();
+      await peer.waitFor((l) => l.params[1] === 'second', 2000, from);
+      const seen = peer.received.slice(from).map((l) => l.command === 'PRIVMSG' ? l.params[1] : l.command);
+      expect(seen).toEqual(['first', 'PONG', 'second']);
+    });
+  });
+
+  describe('closing', () => {
+    test('quit() flushes what is queued, sends QUIT with the reason and closes', async () => {
+      const { conn, events, peer } = await registered({ sendBurst: 1, sendRate: 20 });
+      const from = peer.received.length;
+      conn.say('#chan', 'one');
+      conn.say('#chan', 'two');
+      conn.say('#chan', 'three');
+      await conn.quit('going away now', 2000);
+      expect(conn.state).toBe('closed');
+      await peer.waitClosed();
+      const after = peer.received.slice(from).map((l) => l.raw);
+      expect(after).toEqual(['PRIVMSG #chan one', 'PRIVMSG #chan two', 'PRIVMSG #chan three', 'QUIT :going away now']);
+      expect(events.filter((e) => e.type === 'closed')).toHaveLength(1);
+      expect(conn.send('PRIVMSG', ['#chan', 'late'])).toBe(false);
+    });
+
+    test('quit() flattens CR/LF/NUL in the reason instead of sending them', async () => {
+      const { conn, peer } = await registered();
+      await conn.quit('bye\r\nPRIVMSG #chan :injected\0', 1000);
+      await peer.waitClosed();
+      const quit = peer.linesOf('QUIT');
+      expect(quit.map((l) => l.params)).toEqual([['bye  PRIVMSG #chan :injected ']]);
+      expect(peer.linesOf('PRIVMSG')).toEqual([]);
+    });
+
+    test('quit() on a connection that never connected just closes', async () => {
+      const { conn } = make(1);
+      await conn.quit('never mind');
+      expect(conn.state).toBe('closed');
+    });
+
+    test("the server dropping the socket emits 'closed' once and later sends are refused", async () => {
+      const { conn, events, peer } = await registered();
+      peer.drop();
+      await waitUntil(() => events.some((e) => e.type === 'closed'), 2000);
+      expect(conn.state).toBe('closed');
+      expect(events.filter((e) => e.type === 'closed')).toHaveLength(1);
+      expect(events.find((e) => e.type === 'closed')).toEqual({ type: 'closed', reason: expect.any(String) });
+      expect(conn.say('#chan', 'anyone?')).toBe(false);
+    });
+  });
+});
+
+/** Polls `cond` every 10 ms; rejects after `timeoutMs`. */
+async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) {
+      throw new Error(`condition not met within ${timeoutMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,317 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  asChannel, asNetworkId, asNick, asRoomId, asUserId,
+} from '../../src/ids';
+import { readMigrations } from '../../src/store/migrate';
+import { SqliteStore } from '../../src/store/sqlite';
+import type { RoomMapping } from '../../src/store/store';
+
+const libera = asNetworkId('libera');
+const oftc = asNetworkId('oftc');
+const mapping = (network: string, channel: string, roomId: string, over: Partial<RoomMapping> = {}): RoomMapping => ({
+  network: asNetworkId(network), channel: asChannel(channel), roomId: asRoomId(roomId), origin: 'alias', key: null, ...over,
+});
+const ev = (roomId: string | null, body: unknown): { roomId: string | null; json: string } =>
+  ({ roomId, json: JSON.stringify(body) });
+
+describe('SqliteStore in memory', () => {
+  let store: SqliteStore;
+  beforeEach(() => {
+    store = new SqliteStore(':memory:');
+  });
+  afterEach(() => store.close());
+
+  describe('room mappings', () => {
+    test('upsert then look up by channel and by room', () => {
+      const m = mapping('libera', '#Chan', '!r1:hs', { origin: 'static', key: 'secret' });
+      store.upsertRoomMapping(m, '#chan');
+      expect(store.getRoomByChannel(libera, '#chan')).toEqual(m);
+      expect(store.getMappingByRoom(asRoomId('!r1:hs'))).toEqual(m);
+    });
+
+    test('lookups are by the folded channel and scoped to the network', () => {
+      store.upsertRoomMapping(mapping('libera', '#Chan', '!r1:hs'), '#chan');
+      expect(store.getRoomByChannel(libera, '#Chan')).toBeNull();
+      expect(store.getRoomByChannel(oftc, '#chan')).toBeNull();
+      expect(store.getMappingByRoom(asRoomId('!other:hs'))).toBeNull();
+    });
+
+    test('the same channel name on two networks maps to two rooms', () => {
+      store.upsertRoomMapping(mapping('libera', '#c', '!a:hs'), '#c');
+      store.upsertRoomMapping(mapping('oftc', '#c', '!b:hs'), '#c');
+      expect(store.getRoomByChannel(libera, '#c')?.roomId).toBe('!a:hs');
+      expect(store.getRoomByChannel(oftc, '#c')?.roomId).toBe('!b:hs');
+    });
+
+    test('upsert on an existing channel replaces spelling, room, origin and key', () => {
+      store.upsertRoomMapping(mapping('libera', '#chan', '!old:hs', { origin: 'alias', key: 'k1' }), '#chan');
+      const updated = mapping('libera', '#CHAN', '!new:hs', { origin: 'plumbed', key: null });
+      store.upsertRoomMapping(updated, '#chan');
+      expect(store.getRoomByChannel(libera, '#chan')).toEqual(updated);
+      expect(store.getMappingByRoom(asRoomId('!old:hs'))).toBeNull();
+      expect(store.listRoomMappings()).toHaveLength(1);
+    });
+
+    test('listRoomMappings: all sorted by network then folded channel, or one network', () => {
+      store.upsertRoomMapping(mapping('oftc', '#b', '!1:hs'), '#b');
+      store.upsertRoomMapping(mapping('libera', '#Zed', '!2:hs'), '#zed');
+      store.upsertRoomMapping(mapping('libera', '#alpha', '!3:hs'), '#alpha');
+      expect(store.listRoomMappings().map((m) => `${m.network}/${m.channel}`))
+        .toEqual(['libera/#alpha', 'libera/#Zed', 'oftc/#b']);
+      expect(store.listRoomMappings(libera).map((m) => m.roomId)).toEqual(['!3:hs', '!2:hs']);
+      expect(store.listRoomMappings(asNetworkId('none'))).toEqual([]);
+    });
+
+    test('removeRoomMapping deletes by room and ignores unknown rooms', () => {
+      store.upsertRoomMapping(mapping('libera', '#a', '!a:hs'), '#a');
+      store.upsertRoomMapping(mapping('libera', '#b', '!b:hs'), '#b');
+      store.removeRoomMapping(asRoomId('!a:hs'));
+      store.removeRoomMapping(asRoomId('!unknown:hs'));
+      expect(store.getMappingByRoom(asRoomId('!a:hs'))).toBeNull();
+      expect(store.getRoomByChannel(libera, '#a')).toBeNull();
+      expect(store.listRoomMappings().map((m) => m.roomId)).toEqual(['!b:hs']);
+    });
+
+    test('an origin outside alias/static/plumbed is refused by the schema', () => {
+      expect(() => store.upsertRoomMapping(mapping('libera', '#a', '!a:hs', { origin: 'bogus' as never }), '#a'))
+        .toThrow(/CHECK constraint/);
+    });
+  });
+
+  describe('puppets', () => {
+    const alice = asUserId('@alice:hs');
+    test('unknown puppet is null; save then get; save again updates', () => {
+      expect(store.getPuppet(alice, libera)).toBeNull();
+      store.savePuppet({ userId: alice, network: libera, nick: asNick('alice'), username: 'alice' });
+      expect(store.getPuppet(alice, libera)).toEqual({ userId: alice, network: libera, nick: 'alice', username: 'alice' });
+      store.savePuppet({ userId: alice, network: libera, nick: asNick('alice_'), username: 'al' });
+      expect(store.getPuppet(alice, libera)).toEqual({ userId: alice, network: libera, nick: 'alice_', username: 'al' });
+    });
+
+    test('puppets are per network', () => {
+      store.savePuppet({ userId: alice, network: libera, nick: asNick('alice'), username: 'alice' });
+      expect(store.getPuppet(alice, oftc)).toBeNull();
+    });
+  });
+
+  describe('members', () => {
+    const r1 = asRoomId('!r1:hs');
+    const r2 = asRoomId('!r2:hs');
+    const bob = asUserId('@bob:hs');
+    const amy = asUserId('@amy:hs');
+
+    test('add, list (sorted by user), update display name, remove', () => {
+      store.addMember({ roomId: r1, userId: bob, displayName: 'Bob' });
+      store.addMember({ roomId: r1, userId: amy, displayName: null });
+      expect(store.listMembers(r1)).toEqual([
+        { roomId: r1, userId: amy, displayName: null },
+        { roomId: r1, userId: bob, displayName: 'Bob' },
+      ]);
+      store.addMember({ roomId: r1, userId: bob, displayName: 'Robert' });
+      expect(store.listMembers(r1).find((m) => m.userId === bob)?.displayName).toBe('Robert');
+      expect(store.listMembers(r1)).toHaveLength(2);
+      store.removeMember(r1, bob);
+      expect(store.listMembers(r1).map((m) => m.userId)).toEqual([amy]);
+      expect(store.listMembers(r2)).toEqual([]);
+    });
+
+    test('listRoomsOfUser lists each room once, sorted', () => {
+      store.addMember({ roomId: r2, userId: bob, displayName: null });
+      store.addMember({ roomId: r1, userId: bob, displayName: null });
+      store.addMember({ roomId: r1, userId: bob, displayName: 'again' });
+      store.addMember({ roomId: r1, userId: amy, displayName: null });
+      expect(store.listRoomsOfUser(bob)).toEqual([r1, r2]);
+      store.removeMember(r2, bob);
+      expect(store.listRoomsOfUser(bob)).toEqual([r1]);
+      expect(store.listRoomsOfUser(asUserId('@nobody:hs'))).toEqual([]);
+    });
+  });
+
+  describe('ghosts', () => {
+    const ghost = asUserId('@irc_alice:hs');
+
+    test('save and get by folded nick, scoped to the network', () => {
+      expect(store.getGhostByNick(libera, 'alice')).toBeNull();
+      store.saveGhost({ network: libera, nick: asNick('Alice'), userId: ghost }, 'alice');
+      expect(store.getGhostByNick(libera, 'alice')).toEqual({ network: libera, nick: 'Alice', userId: ghost });
+      expect(store.getGhostByNick(libera, 'Alice')).toBeNull();
+      expect(store.getGhostByNick(oftc, 'alice')).toBeNull();
+    });
+
+    test('getGhostByUserId: the ghost\'s nick; null for unknown users or other networks', () => {
+      store.saveGhost({ network: libera, nick: asNick('Alice'), userId: ghost }, 'alice');
+      expect(store.getGhostByUserId(libera, ghost)).toEqual({ network: libera, nick: 'Alice', userId: ghost });
+      expect(store.getGhostByUserId(oftc, ghost)).toBeNull();
+      expect(store.getGhostByUserId(libera, asUserId('@irc_bob:hs'))).toBeNull();
+    });
+
+    describe('with a controlled clock', () => {
+      beforeEach(() => jest.useFakeTimers({ now: 1_700_000_000_000 }));
+      afterEach(() => jest.useRealTimers());
+
+      test('getGhostByUserId returns the nick saved last when time has moved on', () => {
+        store.saveGhost({ network: libera, nick: asNick('alice'), userId: ghost }, 'alice');
+        jest.advanceTimersByTime(1000);
+        store.saveGhost({ network: libera, nick: asNick('alice_away'), userId: ghost }, 'alice_away');
+        expect(store.getGhostByUserId(libera, ghost)?.nick).toBe('alice_away');
+        jest.advanceTimersByTime(1000);
+        // Back to the first nick: its row is updated and is the newest again.
+        store.saveGhost({ network: libera, nick: asNick('alice'), userId: ghost }, 'alice');
+        expect(store.getGhostByUserId(libera, ghost)?.nick).toBe('alice');
+      });
+
+      // Two saves in the same millisecond: the later row wins (rowid breaks the tie).
+      test('getGhostByUserId returns the nick saved last even within the same millisecond', () => {
+        store.saveGhost({ network: libera, nick: asNick('alice'), userId: ghost }, 'alice');
+        store.saveGhost({ network: libera, nick: asNick('bob'), userId: ghost }, 'bob');
+        expect(store.getGhostByUserId(libera, ghost)?.nick).toBe('bob');
+      });
+    });
+
+    test('a folded nick taken over by another user points at the new user', () => {
+      store.saveGhost({ network: libera, nick: asNick('alice'), userId: ghost }, 'alice');
+      const other = asUserId('@irc_alice2:hs');
+      store.saveGhost({ network: libera, nick: asNick('ALICE'), userId: other }, 'alice');
+      expect(store.getGhostByNick(libera, 'alice')).toEqual({ network: libera, nick: 'ALICE', userId: other });
+      expect(store.getGhostByUserId(libera, ghost)).toBeNull();
+    });
+  });
+
+  describe('transactions and inbound events', () => {
+    test('acceptTransaction: true the first time, false for a repeat, events stored once', () => {
+      expect(store.acceptTransaction('txn1', [ev('!r:hs', { n: 1 }), ev(null, { n: 2 })])).toBe(true);
+      expect(store.acceptTransaction('txn1', [ev('!r:hs', { n: 1 }), ev(null, { n: 2 })])).toBe(false);
+      expect(store.acceptTransaction('txn1', [ev('!r:hs', { n: 3 })])).toBe(false);
+      const events = store.listInboundEvents();
+      expect(events.map((e) => ({ txnId: e.txnId, roomId: e.roomId, event: e.event }))).toEqual([
+        { txnId: 'txn1', roomId: '!r:hs', event: { n: 1 } },
+        { txnId: 'txn1', roomId: null, event: { n: 2 } },
+      ]);
+    });
+
+    test('an empty transaction is accepted once and stores nothing', () => {
+      expect(store.acceptTransaction('empty', [])).toBe(true);
+      expect(store.acceptTransaction('empty', [])).toBe(false);
+      expect(store.listInboundEvents()).toEqual([]);
+    });
+
+    test('listInboundEvents is ordered by seq across transactions; deleteInboundEvent removes one', () => {
+      store.acceptTransaction('a', [ev('!r:hs', { i: 1 }), ev('!r:hs', { i: 2 })]);
+      store.acceptTransaction('b', [ev('!s:hs', { i: 3 })]);
+      const events = store.listInboundEvents();
+      expect(events.map((e) => e.event)).toEqual([{ i: 1 }, { i: 2 }, { i: 3 }]);
+      const seqs = events.map((e) => e.seq);
+      expect([...seqs].sort((x, y) => x - y)).toEqual(seqs);
+      expect(new Set(seqs).size).toBe(3);
+
+      store.deleteInboundEvent(seqs[1] as number);
+      store.deleteInboundEvent(9_999_999);
+      expect(store.listInboundEvents().map((e) => e.event)).toEqual([{ i: 1 }, { i: 3 }]);
+      // A new event never reuses a deleted seq.
+      store.acceptTransaction('c', [ev(null, { i: 4 })]);
+      const last = store.listInboundEvents().at(-1);
+      expect(last?.event).toEqual({ i: 4 });
+      expect(last?.seq).toBeGreaterThan(seqs[2] as number);
+    });
+
+    test('a transaction whose events cannot be stored is not remembered (all or nothing)', () => {
+      const bad = { roomId: null, json: null as unknown as string }; // violates NOT NULL
+      expect(() => store.acceptTransaction('t', [ev(null, { ok: 1 }), bad])).toThrow();
+      expect(store.listInboundEvents()).toEqual([]);
+      expect(store.acceptTransaction('t', [ev(null, { ok: 1 })])).toBe(true);
+      expect(store.listInboundEvents()).toHaveLength(1);
+    });
+
+    describe('pruneTransactions', () => {
+      beforeEach(() => jest.useFakeTimers({ now: 1_700_000_000_000 }));
+      afterEach(() => jest.useRealTimers());
+
+      test('forgets only IDs older than the limit and keeps their events', () => {
+        store.acceptTransaction('old', [ev(null, { t: 'old' })]);
+        jest.advanceTimersByTime(10_000);
+        store.acceptTransaction('new', [ev(null, { t: 'new' })]);
+        jest.advanceTimersByTime(10_000);
+        expect(store.pruneTransactions(15_000)).toBe(1);
+        expect(store.pruneTransactions(15_000)).toBe(0);
+        // 'old' is forgotten, so a replay is accepted again; 'new' is still remembered.
+        expect(store.acceptTransaction('new', [])).toBe(false);
+        expect(store.acceptTransaction('old', [])).toBe(true);
+        expect(store.listInboundEvents().map((e) => e.event)).toEqual([{ t: 'old' }, { t: 'new' }]);
+        // The limit is strict: 'old' was accepted again this very millisecond and is kept.
+        expect(store.pruneTransactions(0)).toBe(1);
+        expect(store.acceptTransaction('old', [])).toBe(false);
+        jest.advanceTimersByTime(1);
+        expect(store.pruneTransactions(0)).toBe(1);
+      });
+    });
+  });
+
+  test('close() twice is harmless', () => {
+    store.close();
+    expect(() => store.close()).not.toThrow();
+  });
+});
+
+describe('SqliteStore on disk', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mib-store-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('creates missing parent directories', () => {
+    const path = join(dir, 'a', 'b', 'bridge.db');
+    const store = new SqliteStore(path);
+    store.close();
+    expect(existsSync(path)).toBe(true);
+  });
+
+  test('keeps everything across close and reopen, in WAL mode, at the latest schema', () => {
+    const path = join(dir, 'bridge.db');
+    const alice = asUserId('@alice:hs');
+    const ghost = asUserId('@irc_bob:hs');
+    const room = asRoomId('!r:hs');
+    const m = mapping('libera', '#Chan', '!r:hs', { origin: 'plumbed', key: 'k' });
+
+    const first = new SqliteStore(path);
+    first.upsertRoomMapping(m, '#chan');
+    first.savePuppet({ userId: alice, network: libera, nick: asNick('alice'), username: 'alice' });
+    first.saveGhost({ network: libera, nick: asNick('Bob'), userId: ghost }, 'bob');
+    first.addMember({ roomId: room, userId: alice, displayName: 'Alice' });
+    first.acceptTransaction('txn', [ev('!r:hs', { kept: true })]);
+    first.close();
+
+    const raw = new Database(path, { readonly: true });
+    try {
+      expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(raw.pragma('user_version', { simple: true })).toBe(readMigrations().length);
+    } finally {
+      raw.close();
+    }
+
+    const second = new SqliteStore(path);
+    try {
+      expect(second.getRoomByChannel(libera, '#chan')).toEqual(m);
+      expect(second.getPuppet(alice, libera)?.nick).toBe('alice');
+      expect(second.getGhostByNick(libera, 'bob')).toEqual({ network: libera, nick: 'Bob', userId: ghost });
+      expect(second.getGhostByUserId(libera, ghost)?.nick).toBe('Bob');
+      expect(second.listMembers(room)).toEqual([{ roomId: room, userId: alice, displayName: 'Alice' }]);
+      expect(second.listRoomsOfUser(alice)).toEqual([room]);
+      expect(second.acceptTransaction('txn', [])).toBe(false);
+      expect(second.listInboundEvents().map((e) => e.event)).toEqual([{ kept: true }]);
+    } finally {
+      second.close();
+    }
+  });
+
+  test('refuses a database file written by a newer release', () => {
+    const path = join(dir, 'bridge.db');
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${readMigrations().length + 5}`);
+    raw.close();
+    expect(() => new SqliteStore(path)).toThrow(/newer than this bridge knows/);
+  });
+});
