@@ -354,6 +354,8 @@ interface ConnectResult {
   halfJoinedMs: number | null;
   allJoinedMs: number | null;
   joinsPerSecond: number | null;
+  /** Median time between two consecutive puppet JOINs. */
+  medianGapMs: number | null;
   /** RSS as found (no forced GC), before the joins and 2 s after the last one. */
   rssBeforeKb: number;
   rssAfterKb: number;
@@ -492,6 +494,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
       halfJoinedMs: round(joinTimes[Math.ceil(wanted.size / 2) - 1] ?? null),
       allJoinedMs: round(all),
       joinsPerSecond: all ? round((seen.size * 1000) / all) : null,
+      medianGapMs: round(summarize(joinTimes.slice(1).map((t, i) => t - (joinTimes[i] as number))).p50),
       rssBeforeKb: mem0.raw.rssKb,
       rssAfterKb: mem1.raw.rssKb,
       kbPerPuppet: perPuppet(mem0.raw.rssKb, mem1.raw.rssKb),
@@ -830,14 +833,13 @@ function markdown(m: Machine, opts: Options, connect: ConnectResult | null, late
     lines.push(`| puppets joined on IRC | ${connect.joined} / ${connect.n} |`);
     lines.push(`| all transactions accepted | ${fmt(connect.acceptedAllMs, ' ms')} (${connect.transactions} transactions) |`);
     lines.push(`| first / half / all puppet JOINs seen | ${fmt(connect.firstJoinMs, ' ms')} / ${fmt(connect.halfJoinedMs, ' ms')} / ${fmt(connect.allJoinedMs, ' ms')} |`);
-    lines.push(`| puppet JOINs per second | ${fmt(connect.joinsPerSecond)} |`);
+    lines.push(`| puppet JOINs per second | ${fmt(connect.joinsPerSecond)} (median gap between two JOINs ${fmt(connect.medianGapMs, ' ms')}) |`);
     const kb = (b: number | null | undefined): number | null => (b === undefined || b === null ? null : Math.round(b / 1024));
     const g = connect.afterGc;
-    lines.push(`| bridge RSS before / after (as found) | ${connect.rssBeforeKb} KB / ${connect.rssAfterKb} KB: ${fmt(connect.kbPerPuppet, ' KB')} per puppet |`);
-    lines.push(`| after a full GC: RSS before / after | ${fmt(kb(g.before?.rss), ' KB')} / ${fmt(kb(g.after?.rss), ' KB')}: ${fmt(g.rssKbPerPuppet, ' KB')} per puppet |`);
-    lines.push(`| after a full GC: RSS less V8 young generation | ${fmt(kb(g.before && g.before.rss - g.before.newSpace), ' KB')} / ${fmt(kb(g.after && g.after.rss - g.after.newSpace), ' KB')}: ${fmt(g.rssWithoutNewSpaceKbPerPuppet, ' KB')} per puppet |`);
-    lines.push(`| after a full GC: JS heap used | ${fmt(kb(g.before?.heapUsed), ' KB')} / ${fmt(kb(g.after?.heapUsed), ' KB')}: ${fmt(g.heapKbPerPuppet, ' KB')} per puppet |`);
-    lines.push(`| after a full GC: external (buffers) | ${fmt(kb(g.before?.external), ' KB')} / ${fmt(kb(g.after?.external), ' KB')}: ${fmt(g.externalKbPerPuppet, ' KB')} per puppet |`);
+    lines.push(`| bridge RSS before / after | ${connect.rssBeforeKb} KB / ${connect.rssAfterKb} KB |`);
+    lines.push(`| **RSS per puppet** | **${fmt(connect.kbPerPuppet, ' KB')}** |`);
+    lines.push(`| JS heap used after a full GC, before / after | ${fmt(kb(g.before?.heapUsed), ' KB')} / ${fmt(kb(g.after?.heapUsed), ' KB')}: ${fmt(g.heapKbPerPuppet, ' KB')} per puppet |`);
+    lines.push(`| external memory (buffers) after a full GC | ${fmt(kb(g.before?.external), ' KB')} / ${fmt(kb(g.after?.external), ' KB')}: ${fmt(g.externalKbPerPuppet, ' KB')} per puppet |`);
     lines.push(`| bridge CPU time (user+sys) | ${connect.cpuMs} ms (${connect.cpuMsPerPuppet} ms per puppet) |`);
     lines.push('');
   }

@@ -207,6 +207,25 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
     ]);
   });
 
+  test('a reply names the IRC user it answers, without the quoted fallback; an edit is one line', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    bot.send(':ircbob!bob@irc.host PRIVMSG #lobby :question?');
+    await until(() => sends().find((r) => r.query.user_id === '@test_ircbob:hs.test'), 'ghost message');
+    push(
+      message(ROOM, ALICE, {
+        msgtype: 'm.text', body: '> <@test_ircbob:hs.test> question?\n\nanswer',
+        'm.relates_to': { 'm.in_reply_to': { event_id: '$q' } },
+      }),
+      message(ROOM, ALICE, {
+        msgtype: 'm.text', body: '* answer!', 'm.new_content': { msgtype: 'm.text', body: 'answer!\nsecond line' },
+        'm.relates_to': { rel_type: 'm.replace', event_id: '$a' },
+      }),
+    );
+    await puppet.waitFor((l) => l.raw.includes('answer!'));
+    expect(puppet.linesOf('PRIVMSG').map((l) => l.params[1])).toEqual(['ircbob: answer', '* answer!']);
+  });
+
   test('CR, LF and NUL in a Matrix message never reach an IRC line', async () => {
     await portal();
     const puppet = await alicePuppet();

@@ -2,7 +2,7 @@
  * The Matrix -> IRC direction: messages and membership of real Matrix users in bridged rooms.
  * Called once per event, in room order. Failures a person caused are told to them in the room.
  */
-import { matrixToIrc } from '../format/matrix-to-irc';
+import { matrixToIrc, stripReplyFallback } from '../format/matrix-to-irc';
 import { ircLineBudget, splitForIrc, utf8ByteLength } from '../format/split';
 import type { RoomId, UserId } from '../ids';
 import type { IrcConnection } from '../irc/connection';
@@ -96,7 +96,8 @@ export class MatrixToIrc {
       const link = mxcToHttp(this.ctx, e.url);
       text = `${e.body.replace(/[\r\n]+/g, ' ')}${link ? ` <${link}>` : ''}`;
     } else {
-      text = matrixToIrc(e.body, e.html, { resolveUserPill });
+      const body = e.inReplyTo && !e.html ? stripReplyFallback(e.body) : e.body;
+      text = matrixToIrc(body, e.html, { resolveUserPill });
     }
     if (e.inReplyTo && !e.replaces) {
       text = this.replyPrefix(net, e) + text;
