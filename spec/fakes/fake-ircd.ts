@@ -97,6 +97,13 @@ export class FakeIrcClient {
     }
   }
 
+  /** Sends one line of raw bytes (CRLF added), e.g. text that is not UTF-8. */
+  sendBytes(line: Buffer): void {
+    if (!this.closed) {
+      this.socket.write(Buffer.concat([line, Buffer.from('\r\n')]));
+    }
+  }
+
   /** Sends `:fake.irc <numeric> <nick> <rest>`. */
   numeric(code: string, rest: string): void {
     this.send(`:${this.opts.serverName} ${code} ${this.nick ?? '*'} ${rest}`);

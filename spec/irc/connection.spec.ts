@@ -376,6 +376,19 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(line.raw).toBe(raw);
     });
 
+    test('text is sent as UTF-8, and text received as UTF-8 or Windows-1252 arrives intact', async () => {
+      const { conn, events, peer } = await registered({ realname: 'Zoë @zoë:example.org' });
+      expect(peer.linesOf('USER')[0]?.params[3]).toBe('Zoë @zoë:example.org');
+      const from = peer.received.length;
+      conn.say('#chan', 'grüße 🎉');
+      expect((await peer.waitFor(() => true, 2000, from)).raw).toBe('PRIVMSG #chan :grüße 🎉');
+      peer.sendBytes(Buffer.concat([Buffer.from(':zoë!z@h PRIVMSG #chan :', 'utf8'), Buffer.from('日本 ok', 'utf8')]));
+      peer.sendBytes(Buffer.from([...Buffer.from(':old!o@h PRIVMSG #chan :caf'), 0xe9, 0x20, 0x80]));
+      await peer.sync();
+      const texts = events.filter((e) => e.type === 'message').map((e) => e.type === 'message' ? [e.from.nick, e.text] : []);
+      expect(texts).toEqual([['zoë', '日本 ok'], ['old', 'café €']]);
+    });
+
     test('CR/LF in user text throws UnsafeLineError and sends nothing', async () => {
       const { conn, peer } = await registered();
       const from = peer.received.length;

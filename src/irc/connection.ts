@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { Client, type IrcMessage } from 'irc-framework';
 import { type CaseMapping, ircFold, parseCaseMapping } from './casemap';
+import { decodeWireField, encodeWireText } from './encoding';
 import type { IrcEvent, IrcSource } from './events';
 import { buildLine } from './line';
 import { SendQueue } from './send-queue';
@@ -140,7 +141,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         }
         const next = this.opts.nextNick?.(++nickAttempt, e.nick) ?? null;
         if (next === null || nickAttempt > 50) {
-          fail(new Error(`nick refused: ${e.reason}`));
+          fail(new Error(`nick refused: ${decodeWireField(e.reason)}`));
         } else {
           client.raw(buildLine('NICK', [next]));
         }
@@ -149,7 +150,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       client.on('nick invalid', onNickRefused);
       client.on('irc error', (e: { error: string; reason?: string }) => {
         if (e.error === 'irc' || e.error === 'password_mismatch') {
-          fail(new Error(`server error: ${e.reason ?? e.error}`));
+          fail(new Error(`server error: ${decodeWireField(e.reason ?? e.error)}`));
         }
       });
       client.on('close', () => {
@@ -165,10 +166,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         port: this.opts.port,
         tls: this.opts.tls,
         rejectUnauthorized: this.opts.tlsVerify,
-        password: this.opts.password ?? undefined,
+        password: this.opts.password === null ? undefined : encodeWireText(this.opts.password),
         nick: this.opts.nick,
         username: this.opts.username,
-        gecos: this.opts.realname,
+        gecos: encodeWireText(this.opts.realname),
+        encoding: 'latin1',
         version: null,
         auto_reconnect: false,
         enable_echomessage: false,
@@ -226,7 +228,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       });
     });
     try {
-      client.quit(reason.replace(/[\r\n\0]/g, ' '));
+      client.quit(encodeWireText(reason.replace(/[\r\n\0]/g, ' ')));
     } catch {
       // already closed
     }
@@ -258,7 +260,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private newQueue(): SendQueue {
     return new SendQueue({ burst: this.opts.sendBurst, rate: this.opts.sendRate }, (line) => {
       if (this.client?.connection.connected) {
-        this.client.connection.write(line);
+        this.client.connection.write(encodeWireText(line));
       }
     });
   }
@@ -278,10 +280,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   /** Returns true when irc-framework should go on to process the message. */
-  private handleRaw(command: string, m: IrcMessage): boolean {
-    if (this.opts.role === 'puppet' && CHANNEL_TRAFFIC.has(command) && !this.concernsSelf(command, m)) {
+  private handleRaw(command: string, wire: IrcMessage): boolean {
+    if (this.opts.role === 'puppet' && CHANNEL_TRAFFIC.has(command) && !this.concernsSelf(command, wire)) {
       return false;
     }
+    const m = decodeMessage(wire);
     const from: IrcSource = { nick: m.nick, ident: m.ident, host: m.hostname };
     const p = m.params;
     switch (command) {
@@ -401,6 +404,18 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private emitEvent(e: IrcEvent): void {
     this.emit('event', e);
   }
+}
+
+/** The message with every field decoded (see encoding.ts); irc-framework keeps the wire form. */
+function decodeMessage(m: IrcMessage): IrcMessage {
+  const tags: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.tags)) {
+    tags[k] = decodeWireField(v);
+  }
+  return {
+    ...m, tags, nick: decodeWireField(m.nick), ident: decodeWireField(m.ident), hostname: decodeWireField(m.hostname),
+    params: m.params.map(decodeWireField),
+  };
 }
 
 function accountOf(param: string | undefined): string | null {
