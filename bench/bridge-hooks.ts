@@ -20,7 +20,7 @@ process.on('SIGUSR2', () => {
   for (const s of v8.getHeapSpaceStatistics()) {
     spaces[s.space_name] = { size: s.space_size, used: s.space_used_size };
   }
-  const data = JSON.stringify({ seq: ++seq, gc: typeof gc === 'function', memory: process.memoryUsage(), spaces });
+  const data = JSON.stringify({ seq: ++seq, gc: typeof gc === 'function', memory: process.memoryUsage(), heap: v8.getHeapStatistics(), spaces });
   fs.writeFileSync(`${file}.tmp`, data);
   fs.renameSync(`${file}.tmp`, file);
 });

@@ -170,9 +170,8 @@ async function startEnv(dir: string, opts: Options, started: Started, profileDir
 
   progress('starting the bridge');
   // Benchmark instrumentation only: SIGUSR2 = full GC and memory figures (bridge-hooks.ts);
-  // --profile adds --cpu-prof. V8's memory reducer is off: otherwise it hands back tens of MB of
-  // start-up heap at some moment in the first half minute, which swamps what the puppets cost.
-  const nodeArgs = ['--expose-gc', '--no-memory-reducer', '-r', path.join(__dirname, 'bridge-hooks.js')];
+  // --profile adds --cpu-prof.
+  const nodeArgs = ['--expose-gc', '-r', path.join(__dirname, 'bridge-hooks.js')];
   if (opts.profile) {
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   }
@@ -364,9 +363,10 @@ interface ConnectResult {
   afterGc: {
     before: MemoryFigures | null;
     after: MemoryFigures | null;
-    /** KB per puppet of: RSS, RSS without V8's young generation, JS heap used, external memory. */
+    /** KB per puppet of: RSS; RSS less the heap's free space (RSS - heap resident + heap used);
+     *  JS heap used; external memory. */
     rssKbPerPuppet: number | null;
-    rssWithoutNewSpaceKbPerPuppet: number | null;
+    rssLessFreeHeapKbPerPuppet: number | null;
     heapKbPerPuppet: number | null;
     externalKbPerPuppet: number | null;
   };
@@ -383,12 +383,18 @@ interface MemoryFigures {
   arrayBuffers: number;
   /** Bytes V8 holds for its young generation (grows under allocation, shrinks only when idle). */
   newSpace: number;
+  /** Resident bytes of the V8 heap (live objects and free space V8 keeps). */
+  heapPhysical: number;
 }
+
+/** RSS without the free space the V8 heap keeps resident: what the process really holds. */
+const rssLessFreeHeap = (m: MemoryFigures): number => m.rss - m.heapPhysical + m.heapUsed;
 
 /** Asks the bridge (bridge-hooks.ts) for a full GC and its memory figures afterwards. */
 async function memoryAfterGc(env: Env): Promise<MemoryFigures | null> {
   const file = path.join(env.dir, 'bridge', 'memory.json');
-  const read = (): { seq: number; memory: NodeJS.MemoryUsage; spaces: Record<string, { size: number }> } | null => {
+  const read = (): { seq: number; memory: NodeJS.MemoryUsage; heap: { total_physical_size: number };
+    spaces: Record<string, { size: number }>; } | null => {
     try {
       return JSON.parse(fs.readFileSync(file, 'utf8')) as never;
     } catch {
@@ -403,7 +409,7 @@ async function memoryAfterGc(env: Env): Promise<MemoryFigures | null> {
     if (r && r.seq > prev) {
       return {
         rss: r.memory.rss, heapUsed: r.memory.heapUsed, heapTotal: r.memory.heapTotal, external: r.memory.external,
-        arrayBuffers: r.memory.arrayBuffers, newSpace: r.spaces.new_space?.size ?? 0,
+        arrayBuffers: r.memory.arrayBuffers, newSpace: r.spaces.new_space?.size ?? 0, heapPhysical: r.heap.total_physical_size,
       };
     }
   }
@@ -502,7 +508,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
         before: mem0.gc,
         after: mem1.gc,
         rssKbPerPuppet: perPuppetBytes((m) => m.rss),
-        rssWithoutNewSpaceKbPerPuppet: perPuppetBytes((m) => m.rss - m.newSpace),
+        rssLessFreeHeapKbPerPuppet: perPuppetBytes((m) => rssLessFreeHeap(m)),
         heapKbPerPuppet: perPuppetBytes((m) => m.heapUsed),
         externalKbPerPuppet: perPuppetBytes((m) => m.external),
       },
@@ -838,6 +844,7 @@ function markdown(m: Machine, opts: Options, connect: ConnectResult | null, late
     const g = connect.afterGc;
     lines.push(`| bridge RSS before / after | ${connect.rssBeforeKb} KB / ${connect.rssAfterKb} KB |`);
     lines.push(`| **RSS per puppet** | **${fmt(connect.kbPerPuppet, ' KB')}** |`);
+    lines.push(`| after a full GC: RSS less the heap's free space, before / after | ${fmt(kb(g.before && rssLessFreeHeap(g.before)), ' KB')} / ${fmt(kb(g.after && rssLessFreeHeap(g.after)), ' KB')}: ${fmt(g.rssLessFreeHeapKbPerPuppet, ' KB')} per puppet |`);
     lines.push(`| JS heap used after a full GC, before / after | ${fmt(kb(g.before?.heapUsed), ' KB')} / ${fmt(kb(g.after?.heapUsed), ' KB')}: ${fmt(g.heapKbPerPuppet, ' KB')} per puppet |`);
     lines.push(`| external memory (buffers) after a full GC | ${fmt(kb(g.before?.external), ' KB')} / ${fmt(kb(g.after?.external), ' KB')}: ${fmt(g.externalKbPerPuppet, ' KB')} per puppet |`);
     lines.push(`| bridge CPU time (user+sys) | ${connect.cpuMs} ms (${connect.cpuMsPerPuppet} ms per puppet) |`);

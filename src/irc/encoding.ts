@@ -14,7 +14,6 @@ function decodeCp1252(bytes: string): string {
   return bytes.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80] as string);
 }
 
-// eslint-disable-next-line no-control-regex
 const ASCII = /^[\x00-\x7f]*$/;
 
 /** A field received as one character per byte -> the text it stands for. */
