@@ -6,6 +6,7 @@
  * With `register: false` it accepts the socket and stays silent (connect timeouts).
  */
 import * as net from 'node:net';
+import { parseIrcLine } from '../e2e/harness/irc-client';
 
 export interface FakeIrcdOptions {
   serverName?: string;
@@ -32,34 +33,7 @@ const DEFAULT_WAIT_MS = 2000;
 
 /** Parses a client line (the client sends no tags or prefix worth keeping). */
 export function parseClientLine(raw: string, at = Date.now()): ReceivedLine {
-  let rest = raw;
-  if (rest.startsWith('@')) {
-    const sp = rest.indexOf(' ');
-    rest = sp < 0 ? '' : rest.slice(sp + 1);
-  }
-  if (rest.startsWith(':')) {
-    const sp = rest.indexOf(' ');
-    rest = sp < 0 ? '' : rest.slice(sp + 1);
-  }
-  const params: string[] = [];
-  let command = '';
-  while (rest.length > 0) {
-    if (command !== '' && rest.startsWith(':')) {
-      params.push(rest.slice(1));
-      break;
-    }
-    const sp = rest.indexOf(' ');
-    const word = sp < 0 ? rest : rest.slice(0, sp);
-    rest = sp < 0 ? '' : rest.slice(sp + 1);
-    if (word === '') {
-      continue;
-    }
-    if (command === '') {
-      command = word.toUpperCase();
-    } else {
-      params.push(word);
-    }
-  }
+  const { command, params } = parseIrcLine(raw, at);
   return { raw, command, params, at };
 }
 
