@@ -112,6 +112,8 @@ describe('SqliteStore in memory', () => {
       ]);
       store.addMember({ roomId: r1, userId: bob, displayName: 'Robert' });
       expect(store.listMembers(r1).find((m) => m.userId === bob)?.displayName).toBe('Robert');
+      expect(store.getMember(r1, bob)).toEqual({ roomId: r1, userId: bob, displayName: 'Robert' });
+      expect(store.getMember(r1, '@nobody:hs' as never)).toBeNull();
       expect(store.listMembers(r1)).toHaveLength(2);
       store.removeMember(r1, bob);
       expect(store.listMembers(r1).map((m) => m.userId)).toEqual([amy]);
@@ -206,6 +208,9 @@ describe('SqliteStore in memory', () => {
       const seqs = events.map((e) => e.seq);
       expect([...seqs].sort((x, y) => x - y)).toEqual(seqs);
       expect(new Set(seqs).size).toBe(3);
+
+      expect(store.listInboundEvents(seqs[0]).map((e) => e.event)).toEqual([{ i: 2 }, { i: 3 }]);
+      expect(store.listInboundEvents(seqs[2])).toEqual([]);
 
       store.deleteInboundEvent(seqs[1] as number);
       store.deleteInboundEvent(9_999_999);

@@ -145,10 +145,7 @@ export class Bridge implements AppserviceHandlers {
     if (!this.started) {
       return;
     }
-    for (const ev of this.ctx.store.listInboundEvents()) {
-      if (ev.seq <= this.dispatchedSeq) {
-        continue;
-      }
+    for (const ev of this.ctx.store.listInboundEvents(this.dispatchedSeq)) {
       this.dispatchedSeq = ev.seq;
       this.ctx.metrics.inboundBacklog.inc();
       void this.queue.push(ev.roomId ?? '-', async () => {

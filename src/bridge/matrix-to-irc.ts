@@ -49,7 +49,7 @@ export class MatrixToIrc {
   async handleMatrixMessage(net: NetworkBridge, channel: string, key: string | null, e: MessageEvent): Promise<void> {
     const roomId = e.roomId as RoomId;
     const userId = e.sender as UserId;
-    const member = this.ctx.store.listMembers(roomId).find((m) => m.userId === userId);
+    const member = this.ctx.store.getMember(roomId, userId);
     let conn: IrcConnection;
     try {
       await net.puppets.joinChannel(userId, member?.displayName ?? null, channel as never, key);

@@ -75,6 +75,7 @@ export class SqliteStore implements Store {
          ON CONFLICT (room_id, user_id) DO UPDATE SET display_name = excluded.display_name`),
       removeMember: db.prepare('DELETE FROM matrix_members WHERE room_id = ? AND user_id = ?'),
       listMembers: db.prepare('SELECT * FROM matrix_members WHERE room_id = ? ORDER BY user_id'),
+      getMember: db.prepare('SELECT * FROM matrix_members WHERE room_id = ? AND user_id = ?'),
       roomsOfUser: db.prepare('SELECT room_id FROM matrix_members WHERE user_id = ? ORDER BY room_id'),
       ghostByNick: db.prepare('SELECT * FROM ghosts WHERE network = ? AND nick_folded = ?'),
       saveGhost: db.prepare(
@@ -86,7 +87,7 @@ export class SqliteStore implements Store {
       insertTxn: db.prepare('INSERT OR IGNORE INTO processed_txns (txn_id, received_at) VALUES (?, ?)'),
       insertEvent: db.prepare(
         'INSERT INTO inbound_events (txn_id, room_id, event_json, received_at) VALUES (?, ?, ?, ?)'),
-      listEvents: db.prepare('SELECT seq, txn_id, room_id, event_json FROM inbound_events ORDER BY seq'),
+      listEvents: db.prepare('SELECT seq, txn_id, room_id, event_json FROM inbound_events WHERE seq > ? ORDER BY seq'),
       deleteEvent: db.prepare('DELETE FROM inbound_events WHERE seq = ?'),
       pruneTxns: db.prepare('DELETE FROM processed_txns WHERE received_at < ?'),
     };
@@ -143,6 +144,11 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ roomId: r.room_id as RoomId, userId: r.user_id as UserId, displayName: r.display_name }));
   }
 
+  getMember(roomId: RoomId, userId: UserId): MemberRecord | null {
+    const r = this.stmt.getMember.get(roomId, userId) as { room_id: string; user_id: string; display_name: string | null } | undefined;
+    return r ? { roomId: r.room_id as RoomId, userId: r.user_id as UserId, displayName: r.display_name } : null;
+  }
+
   listRoomsOfUser(userId: UserId): RoomId[] {
     return (this.stmt.roomsOfUser.all(userId) as Array<{ room_id: string }>).map((r) => r.room_id as RoomId);
   }
@@ -179,8 +185,8 @@ export class SqliteStore implements Store {
     })();
   }
 
-  listInboundEvents(): InboundEvent[] {
-    const rows = this.stmt.listEvents.all() as Array<{ seq: number; txn_id: string; room_id: string | null; event_json: string }>;
+  listInboundEvents(afterSeq = 0): InboundEvent[] {
+    const rows = this.stmt.listEvents.all(afterSeq) as Array<{ seq: number; txn_id: string; room_id: string | null; event_json: string }>;
     return rows.map((r) => ({ seq: r.seq, txnId: r.txn_id, roomId: r.room_id, event: JSON.parse(r.event_json) as unknown }));
   }
 

@@ -57,6 +57,7 @@ export interface Store {
   addMember(m: MemberRecord): void;
   removeMember(roomId: RoomId, userId: UserId): void;
   listMembers(roomId: RoomId): MemberRecord[];
+  getMember(roomId: RoomId, userId: UserId): MemberRecord | null;
   listRoomsOfUser(userId: UserId): RoomId[];
 
   // Ghosts.
@@ -71,7 +72,8 @@ export interface Store {
   /** Stores the transaction ID and its events in one SQLite transaction. Returns false (and
    *  stores nothing) when the ID was accepted before. */
   acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>): boolean;
-  listInboundEvents(): InboundEvent[];
+  /** Stored events in arrival order, those after sequence number `afterSeq` only. */
+  listInboundEvents(afterSeq?: number): InboundEvent[];
   deleteInboundEvent(seq: number): void;
   /** Forgets transaction IDs older than `olderThanMs` (the homeserver retries within minutes). */
   pruneTransactions(olderThanMs: number): number;
