@@ -229,8 +229,12 @@ async function waitUntil(what: string, timeoutMs: number, intervalMs: number, ch
 
 async function stopEnv(started: Started): Promise<void> {
   const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    const t = Date.now();
     try {
       await fn();
+      if (Date.now() - t > 2000) {
+        progress(`stopping ${name} took ${Date.now() - t} ms`);
+      }
     } catch (err) {
       progress(`stopping ${name} failed: ${(err as Error).message}`);
     }
@@ -753,6 +757,8 @@ interface Machine {
   inspircd: string;
   gitCommit: string;
   gitDirtyFiles: number;
+  /** When lib/main.js was built (the bridge that ran); `npm run bench` builds it first. */
+  libBuiltAt: string;
 }
 
 function machine(root: string): Machine {
@@ -775,6 +781,7 @@ function machine(root: string): Machine {
     inspircd: tryRun(process.env.INSPIRCD_BINARY ?? '/usr/sbin/inspircd', ['--version']).split('\n')[0] ?? 'unknown',
     gitCommit: tryRun('git', ['rev-parse', 'HEAD']),
     gitDirtyFiles: dirty === 'unknown' || dirty === '' ? 0 : dirty.split('\n').length,
+    libBuiltAt: fs.existsSync(path.join(root, 'lib', 'main.js')) ? fs.statSync(path.join(root, 'lib', 'main.js')).mtime.toISOString() : 'missing',
   };
 }
 
@@ -829,7 +836,7 @@ function markdown(m: Machine, opts: Options, connect: ConnectResult | null, late
   lines.push(`# matrix-irc-bridge benchmark, ${m.date}`);
   lines.push('');
   lines.push(`Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryMb} MB, ${m.kernel}; Node ${m.node}; ${m.inspircd}; ` +
-    `commit ${m.gitCommit.slice(0, 12)}${m.gitDirtyFiles ? ` (+${m.gitDirtyFiles} uncommitted files)` : ''}.`);
+    `commit ${m.gitCommit.slice(0, 12)}${m.gitDirtyFiles ? ` (+${m.gitDirtyFiles} uncommitted files)` : ''}, lib/ built ${m.libBuiltAt}.`);
   lines.push('');
   if (connect) {
     lines.push(`## connect: ${connect.n} Matrix users join (transactions of ${connect.batch})`);
@@ -843,11 +850,14 @@ function markdown(m: Machine, opts: Options, connect: ConnectResult | null, late
     const kb = (b: number | null | undefined): number | null => (b === undefined || b === null ? null : Math.round(b / 1024));
     const g = connect.afterGc;
     lines.push(`| bridge RSS before / after | ${connect.rssBeforeKb} KB / ${connect.rssAfterKb} KB |`);
-    lines.push(`| **RSS per puppet** | **${fmt(connect.kbPerPuppet, ' KB')}** |`);
+    lines.push(`| RSS per puppet ((after - before) / N) | ${fmt(connect.kbPerPuppet, ' KB')} |`);
     lines.push(`| after a full GC: RSS less the heap's free space, before / after | ${fmt(kb(g.before && rssLessFreeHeap(g.before)), ' KB')} / ${fmt(kb(g.after && rssLessFreeHeap(g.after)), ' KB')}: ${fmt(g.rssLessFreeHeapKbPerPuppet, ' KB')} per puppet |`);
     lines.push(`| JS heap used after a full GC, before / after | ${fmt(kb(g.before?.heapUsed), ' KB')} / ${fmt(kb(g.after?.heapUsed), ' KB')}: ${fmt(g.heapKbPerPuppet, ' KB')} per puppet |`);
     lines.push(`| external memory (buffers) after a full GC | ${fmt(kb(g.before?.external), ' KB')} / ${fmt(kb(g.after?.external), ' KB')}: ${fmt(g.externalKbPerPuppet, ' KB')} per puppet |`);
     lines.push(`| bridge CPU time (user+sys) | ${connect.cpuMs} ms (${connect.cpuMsPerPuppet} ms per puppet) |`);
+    lines.push('');
+    lines.push('RSS as found moves by tens of MB when V8 grows or shrinks its heap; the figures after a full GC ' +
+      '(RSS less the free space V8 keeps, and the live JS heap) are the steadier measure of what a puppet costs.');
     lines.push('');
   }
   if (latency.length > 0) {
@@ -862,9 +872,14 @@ function markdown(m: Machine, opts: Options, connect: ConnectResult | null, late
     }
     const notes = latency.filter((d) => d.duplicates > 0 || d.outOfOrder > 0)
       .map((d) => `${d.direction}: ${d.duplicates} duplicates, ${d.outOfOrder} out of order`);
+    for (const d of latency) {
+      if (d.backlogAtStart) {
+        notes.push(`${d.direction}: started with ${d.backlogAtStart} Matrix events still unhandled by the bridge`);
+      }
+    }
     if (notes.length > 0) {
       lines.push('');
-      lines.push(`Ordering: ${notes.join('; ')}.`);
+      lines.push(`Notes: ${notes.join('; ')}.`);
     }
     lines.push('');
   }
@@ -926,7 +941,12 @@ async function main(): Promise<number> {
     }
     stopping = true;
     progress(`${signal}: stopping`);
-    void stopEnv(started).finally(() => process.exit(130));
+    void stopEnv(started).finally(() => {
+      if (!opts.keep) {
+        fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+      }
+      process.exit(130);
+    });
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
