@@ -14,6 +14,22 @@ import { Portals } from './portals';
 import { KeyedQueue } from './room-queue';
 
 const log = getLogger('bridge');
+
+/**
+ * Events of one Matrix user (their messages, their membership) are handled in order, each
+ * user's independently: a user whose IRC connection is still registering delays nobody else.
+ * Other events are ordered per room.
+ */
+function orderingKey(raw: unknown, roomId: string | null): string {
+  const e = raw as { type?: unknown; sender?: unknown; state_key?: unknown };
+  if (e?.type === 'm.room.member' && typeof e.state_key === 'string') {
+    return `u:${e.state_key}`;
+  }
+  if (e?.type === 'm.room.message' && typeof e.sender === 'string') {
+    return `u:${e.sender}`;
+  }
+  return `r:${roomId ?? '-'}`;
+}
 const TXN_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 export class Bridge implements AppserviceHandlers {
@@ -32,7 +48,7 @@ export class Bridge implements AppserviceHandlers {
     }
     this.portals = new Portals(ctx, this.networks);
     this.matrixToIrc = new MatrixToIrc(ctx, notify);
-    this.queue = new KeyedQueue((roomId, err) => log.error('Matrix event handling failed', { room_id: roomId, err }));
+    this.queue = new KeyedQueue((key, err) => log.error('Matrix event handling failed', { key, err }));
   }
 
   async start(): Promise<void> {
@@ -52,7 +68,9 @@ export class Bridge implements AppserviceHandlers {
   async stop(reason = 'Bridge shutting down'): Promise<void> {
     this.started = false;
     await Promise.all([...this.networks.values()].map((n) => n.stop(reason)));
-    await this.queue.idle();
+    // Work still queued fails fast now that the networks are stopped; what is not finished
+    // stays in the store and is handled at the next start.
+    await Promise.race([this.queue.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
   }
 
   // ---- AppserviceHandlers ----
@@ -123,7 +141,7 @@ export class Bridge implements AppserviceHandlers {
     if (!net || !nick || /[\s,!@]/.test(nick)) {
       return Promise.resolve([]);
     }
-    return Promise.resolve([{ userid: net.ghosts.userIdFor(nick), protocol: 'irc', fields: { network: net.id, nickname: nick } }]);
+    return Promise.resolve([{ userid: net.ghosts.peekUserId(nick), protocol: 'irc', fields: { network: net.id, nickname: nick } }]);
   }
 
   health(): { ready: boolean; detail: Record<string, unknown> } {
@@ -148,13 +166,9 @@ export class Bridge implements AppserviceHandlers {
     for (const ev of this.ctx.store.listInboundEvents(this.dispatchedSeq)) {
       this.dispatchedSeq = ev.seq;
       this.ctx.metrics.inboundBacklog.inc();
-      void this.queue.push(ev.roomId ?? '-', async () => {
-        try {
-          await this.handleMatrixEvent(ev.event);
-        } finally {
-          this.ctx.store.deleteInboundEvent(ev.seq);
-          this.ctx.metrics.inboundBacklog.dec();
-        }
+      void this.queue.push(orderingKey(ev.event, ev.roomId), () => this.handleMatrixEvent(ev.event)).finally(() => {
+        this.ctx.store.deleteInboundEvent(ev.seq);
+        this.ctx.metrics.inboundBacklog.dec();
       });
     }
   }

@@ -36,6 +36,14 @@ export class Ghosts {
     return this.pattern.test(userId);
   }
 
+  /** The user ID the ghost of `nick` has or would have, without recording anything. */
+  peekUserId(nick: string): UserId {
+    const folded = this.fold(nick);
+    return this.ctx.store.getGhostByNick(this.settings.network, folded)?.userId ??
+      userIdOf(this.ctx, renderTemplate(this.settings.userTemplate,
+        { NETWORK: this.settings.network, NICK: escapeLocalpart(folded) }));
+  }
+
   userIdFor(nick: string): UserId {
     const folded = this.fold(nick);
     const known = this.ctx.store.getGhostByNick(this.settings.network, folded);

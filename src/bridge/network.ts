@@ -227,6 +227,9 @@ export class NetworkBridge {
         this.handleBotRefusal(e);
         break;
       case 'closed':
+        if (this.stopped) {
+          break;
+        }
         this.log.warn('bot connection lost; reconnecting', { reason: e.reason });
         for (const st of this.channels.values()) {
           st.joined = false;

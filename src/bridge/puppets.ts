@@ -30,6 +30,7 @@ export class Puppets {
   private readonly puppets = new Map<UserId, Puppet>();
   private readonly byNick = new Map<string, UserId>();
   private inFlight = 0;
+  private stopped = false;
   private readonly waiting: Array<() => void> = [];
 
   constructor(
@@ -135,11 +136,17 @@ export class Puppets {
   }
 
   async stopAll(reason: string): Promise<void> {
+    this.stopped = true;
+    this.waiting.splice(0).forEach((w) => w());
     await Promise.all([...this.puppets.keys()].map((u) => this.disconnect(u, reason)));
   }
 
   private async connect(p: Puppet): Promise<IrcConnection> {
     await this.acquireSlot();
+    if (this.stopped) {
+      this.releaseSlot();
+      throw new Error('the bridge is stopping');
+    }
     try {
       return await this.connectOnce(p);
     } finally {
@@ -202,6 +209,9 @@ export class Puppets {
       this.byNick.delete(this.server.fold(conn.nick));
       if (p.conn === conn) {
         p.conn = null;
+      }
+      if (this.puppets.get(p.userId) !== p) {
+        return; // we closed it on purpose
       }
     }
     this.onEvent(p, e);
