@@ -81,7 +81,7 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       .on('GET', /\/joined_members$/, { status: 200, body: { joined: { [BOT]: {} } } })
       .on('POST', '/_matrix/media/v3/upload', { status: 200, body: { content_uri: 'mxc://hs.test/longtext' } });
     const hsUrl = await hs.listen();
-    ircd = new FakeIrcd({ nicksInUse: ['Taken[m]'] });
+    ircd = new FakeIrcd({ nicksInUse: ['Taken[m]'], nicksErroneous: ['Evil[m]', 'evil[m]'] });
     const port = await ircd.listen();
     config = parseConfig({
       homeserver: { url: hsUrl, domain: 'hs.test', media_url: 'https://media.hs.test' },
@@ -186,6 +186,25 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
     const puppet = await ircd.client(1);
     await puppet.waitFor((l) => l.command === 'JOIN');
     expect(puppet.nick).toBe('Taken1[m]');
+  });
+
+  test('a nick the server calls erroneous falls back to the localpart, then to a safe stem', async () => {
+    await portal();
+    push(member(ROOM, '@evil:hs.test', 'join', 'Evil'));
+    const puppet = await ircd.client(1);
+    await puppet.waitFor((l) => l.command === 'JOIN');
+    expect(puppet.linesOf('NICK').map((l) => l.params[0])).toEqual(['Evil[m]', 'evil[m]', 'matrix[m]']);
+    expect(puppet.nick).toBe('matrix[m]');
+  });
+
+  test('an enormous message becomes one IRC line with a link', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    const body = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${'é'.repeat(40)}`).join('\n');
+    push(message(ROOM, ALICE, { msgtype: 'm.text', body }));
+    const line = await puppet.waitForCommand('PRIVMSG', 10_000);
+    expect(line.params[1]).toMatch(/^line 0 é+ \(full message: https:\/\/media\.hs\.test\//);
+    expect(hs.requestsTo('POST', '/_matrix/media/v3/upload')[0]?.rawBody).toBe(body);
   });
 
   test('messages, emotes, notices and formatting go out as the puppet', async () => {

@@ -16,6 +16,8 @@ export interface FakeIrcdOptions {
   caps?: string[];
   /** Nicks refused with 433 during registration. */
   nicksInUse?: string[];
+  /** Nicks refused with 432 (erroneous nickname) during registration. */
+  nicksErroneous?: string[];
   /** Answer registration (default true). */
   register?: boolean;
 }
@@ -184,7 +186,9 @@ export class FakeIrcClient {
       }
       case 'NICK': {
         const wanted = p[0] ?? '';
-        if (this.opts.nicksInUse.includes(wanted)) {
+        if (this.opts.nicksErroneous.includes(wanted)) {
+          this.send(`:${this.opts.serverName} 432 ${this.nick ?? '*'} ${wanted} :Erroneous Nickname`);
+        } else if (this.opts.nicksInUse.includes(wanted)) {
           this.send(`:${this.opts.serverName} 433 ${this.nick ?? '*'} ${wanted} :Nickname is already in use`);
         } else {
           this.nick = wanted;
@@ -227,6 +231,7 @@ export class FakeIrcd {
       isupport: opts.isupport ?? DEFAULT_ISUPPORT,
       caps: opts.caps ?? [],
       nicksInUse: opts.nicksInUse ?? [],
+      nicksErroneous: opts.nicksErroneous ?? [],
       register: opts.register ?? true,
     };
     this.server = net.createServer((socket) => {

@@ -163,6 +163,8 @@ export class Puppets {
     const wanted = stored?.nick ??
       renderPuppetNick(this.cfg.puppet_nick_template, { display: p.displayName, localpart }, nickLen);
     const suffix = templateSuffix(this.cfg.puppet_nick_template);
+    let base = wanted;
+    let erroneousCount = 0;
     const username = stored?.username ?? makeUsername(renderTemplate(this.cfg.puppet_username_template,
       { LOCALPART: localpart }));
     const conn = new IrcConnection({
@@ -179,7 +181,17 @@ export class Puppets {
       sendBurst: this.cfg.send_burst,
       sendRate: this.cfg.send_rate,
       connectTimeoutMs: this.cfg.connect_timeout_ms,
-      nextNick: (attempt) => nextNickCandidate(wanted, attempt, nickLen, suffix),
+      nextNick: (attempt, _refused, erroneous) => {
+        if (erroneous) {
+          // A form the server rejects (432) will not get better by numbering it: fall back to
+          // the localpart, then to a plain stem with the suffix, then to letters and digits only.
+          erroneousCount++;
+          base = erroneousCount === 1 ? renderPuppetNick(this.cfg.puppet_nick_template, { display: null, localpart }, nickLen)
+            : erroneousCount === 2 ? `matrix${suffix}`.slice(0, nickLen) : `matrix${attempt}`;
+          return base;
+        }
+        return nextNickCandidate(base, attempt, nickLen, suffix);
+      },
     });
     conn.on('event', (e) => this.onConnEvent(p, conn, e));
     const nick = await conn.connect();

@@ -29,9 +29,10 @@ export interface IrcConnectionOptions {
   sendBurst: number;
   sendRate: number;
   connectTimeoutMs: number;
-  /** Called when the server refuses the nick during registration (432/433): the next nick to
-   *  try, or null to give up. */
-  nextNick?: (attempt: number, refused: string) => string | null;
+  /** Called when the server refuses the nick during registration: the next nick to try, or
+   *  null to give up. `erroneous` is true for 432 (the server rejects the nick's form), false
+   *  for 433/436 (the nick is taken). */
+  nextNick?: (attempt: number, refused: string, erroneous: boolean) => string | null;
 }
 
 export type ConnectionState = 'idle' | 'connecting' | 'registered' | 'closed';
@@ -135,19 +136,19 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         this.emit('event', { type: 'registered', nick: e.nick });
         resolve(e.nick);
       });
-      const onNickRefused = (e: { nick: string; reason: string }): void => {
+      const onNickRefused = (erroneous: boolean) => (e: { nick: string; reason: string }): void => {
         if (this._state !== 'connecting') {
           return;
         }
-        const next = this.opts.nextNick?.(++nickAttempt, e.nick) ?? null;
+        const next = this.opts.nextNick?.(++nickAttempt, e.nick, erroneous) ?? null;
         if (next === null || nickAttempt > 50) {
           fail(new Error(`nick refused: ${decodeWireField(e.reason)}`));
         } else {
           client.raw(buildLine('NICK', [next]));
         }
       };
-      client.on('nick in use', onNickRefused);
-      client.on('nick invalid', onNickRefused);
+      client.on('nick in use', onNickRefused(false));
+      client.on('nick invalid', onNickRefused(true));
       client.on('irc error', (e: { error: string; reason?: string }) => {
         if (e.error === 'irc' || e.error === 'password_mismatch') {
           fail(new Error(`server error: ${decodeWireField(e.reason ?? e.error)}`));
