@@ -294,4 +294,22 @@ describe('bridge e2e: Matrix <-> IRC through real Synapse and InspIRCd', () => {
       expect(['PART', 'QUIT']).toContain(gone.command);
     });
   }, STEP);
+
+  it('h. Prometheus metrics count the bridged messages; /health is ready', async () => {
+    await guard(env, async () => {
+      const b = (env as E2EEnv).bridge;
+      const text = await (await fetch(`http://127.0.0.1:${b.metricsPort}/metrics`)).text();
+      const count = (direction: string): number =>
+        Number(new RegExp(`^ircbridge_messages_total\\{direction="${direction}",outcome="sent"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+      // The restart in step f reset the counters: messages after it crossed in both directions.
+      expect(count('matrix_to_irc')).toBeGreaterThan(0);
+      expect(count('irc_to_matrix')).toBeGreaterThan(0);
+      expect(text).toMatch(/^ircbridge_irc_connections\{network="test",state="bot_registered"\} 1$/m);
+      expect(text).toMatch(/^ircbridge_transaction_seconds_count\{outcome="accepted"\} \d+$/m);
+      expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+      const health = await fetch(`http://127.0.0.1:${b.asPort}/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({ status: 'ready', networks: { test: { bot: 'connected' } } });
+    });
+  }, STEP);
 });
