@@ -13,6 +13,9 @@ export class Metrics {
   readonly ircConnections: Gauge<'network' | 'state'>;
   readonly inboundBacklog: Gauge;
   readonly matrixRequestFailures: Counter<'outcome'>;
+  readonly reconnects: Counter<'network' | 'role'>;
+  readonly outboxDepth: Gauge;
+  readonly outboxRetries: Counter;
 
   /** Set by main.ts: reports the current IRC connections when Prometheus scrapes. */
   connectionSource: (() => Array<{ network: string; state: string; count: number }>) | null = null;
@@ -49,6 +52,22 @@ export class Metrics {
     this.inboundBacklog = new Gauge({
       name: 'ircbridge_inbound_backlog_events',
       help: 'Matrix events accepted and not yet handled',
+      registers: [registry],
+    });
+    this.outboxDepth = new Gauge({
+      name: 'ircbridge_matrix_outbox_items',
+      help: 'Items read from IRC and not yet accepted by the homeserver',
+      registers: [registry],
+    });
+    this.outboxRetries = new Counter({
+      name: 'ircbridge_matrix_outbox_retries_total',
+      help: 'Deliveries to the homeserver retried after a transient failure (5xx, 429, connection)',
+      registers: [registry],
+    });
+    this.reconnects = new Counter({
+      name: 'ircbridge_irc_reconnects_total',
+      help: 'Reconnect attempts scheduled after a connection was lost or failed, by network and role (bot, puppet)',
+      labelNames: ['network', 'role'],
       registers: [registry],
     });
     this.matrixRequestFailures = new Counter({

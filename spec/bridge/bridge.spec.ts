@@ -57,6 +57,7 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
   let bridge: Bridge;
   let bot: FakeIrcClient;
   let config: Config;
+  let ctx: BridgeContext;
 
   function push(...events: unknown[]): string {
     const txnId = `t${++txnCounter}`;
@@ -87,13 +88,13 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       homeserver: { url: hsUrl, domain: 'hs.test', media_url: 'https://media.hs.test' },
       networks: {
         test: {
-          host: '127.0.0.1', port, send_burst: 100, send_rate: 100, connect_timeout_ms: 3000,
+          host: '127.0.0.1', port, send_burst: 100, send_rate: 100, connect_timeout_ms: 3000, netsplit_debounce_ms: 300,
           mappings: [{ channel: '#static', room_id: STATIC_ROOM }],
         },
       },
     });
     store = new SqliteStore(':memory:');
-    const ctx: BridgeContext = {
+    ctx = {
       store,
       matrix: new MatrixClient({ homeserverUrl: hsUrl, asToken: 'as-secret', backoffMs: 5, maxAttempts: 2 }),
       metrics: new Metrics(new Registry(), { defaults: false }),
@@ -350,5 +351,81 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
     const notice = await until(() => sends().find((r) => r.query.user_id === BOT), 'notice');
     expect((notice.body as { msgtype: string; body: string }).msgtype).toBe('m.notice');
     expect((notice.body as { body: string }).body).toContain('Cannot join channel (+b)');
+  });
+
+  describe('reliability', () => {
+    const bodies = (): string[] => sends().filter((r) => r.query.user_id === '@test_ircbob:hs.test')
+      .map((r) => (r.body as { body: string }).body);
+
+    test('while the homeserver answers errors, IRC messages wait and then arrive in order, once each', async () => {
+      await portal();
+      hs.override('PUT', /\/send\/m\.room\.message\//, { status: 502, body: {} }, { status: 502, body: {} },
+        { status: 503, body: {} }, { status: 500, body: {} }, { status: 200, body: { event_id: '$late' } });
+      for (let i = 1; i <= 5; i++) {
+        bot.send(`:ircbob!bob@irc.host PRIVMSG #lobby :n${i}`);
+      }
+      await until(() => bodies().filter((b) => b === 'n5').length > 0, 'all delivered', 15_000);
+      const accepted = hs.requestsTo('PUT', /\/send\/m\.room\.message\//).filter((r, i, all) =>
+        all.indexOf(r) >= 4 && r.query.user_id === '@test_ircbob:hs.test').map((r) => (r.body as { body: string }).body);
+      expect(accepted).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
+      expect(store.countOutbox()).toBe(0);
+    }, 20_000);
+
+    test('what the homeserver has not accepted survives a restart of the bridge', async () => {
+      await portal();
+      hs.override('PUT', /\/send\/m\.room\.message\//, { status: 500, body: {} });
+      bot.send(':ircbob!bob@irc.host PRIVMSG #lobby :kept 1');
+      bot.send(':ircbob!bob@irc.host PRIVMSG #lobby :kept 2');
+      await until(() => store.countOutbox() === 2 && hs.requestsTo('PUT', /\/send\//).length > 0, 'queued');
+      await bridge.stop('restart');
+      expect(store.countOutbox()).toBe(2);
+      hs.override('PUT', /\/send\/m\.room\.message\//, { status: 200, body: { event_id: '$ok' } });
+      const before = sends().length;
+      bridge = new Bridge(ctx, config.networks);
+      await bridge.start();
+      await until(() => store.countOutbox() === 0, 'outbox drained');
+      expect(sends().slice(before).map((r) => (r.body as { body: string }).body)).toEqual(['kept 1', 'kept 2']);
+    });
+
+    test('a netsplit QUIT keeps the ghost while its user comes back; others leave after the debounce', async () => {
+      await portal();
+      const leaves = (): Array<string | undefined> => hs.requestsTo('POST', /\/leave$/).map((r) => r.query.user_id);
+      bot.send(':ircbob!bob@irc.host QUIT :hub.example.net leaf.example.net');
+      bot.send(':carol!c@irc.host QUIT :hub.example.net leaf.example.net');
+      await bot.sync();
+      expect(leaves()).toEqual([]);
+      bot.send(':ircbob!bob@irc.host JOIN #lobby');
+      await until(() => leaves().includes('@test_carol:hs.test'), 'carol leaves');
+      await new Promise((r) => setTimeout(r, 400));
+      expect(leaves()).toEqual(['@test_carol:hs.test']);
+    });
+
+    test('a dropped puppet reconnects and rejoins; a message sent meanwhile arrives after it', async () => {
+      await portal();
+      const puppet = await alicePuppet();
+      puppet.drop();
+      push(message(ROOM, ALICE, { msgtype: 'm.text', body: 'sent during the outage' }));
+      const again = await ircd.client(2, 5000);
+      await again.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#lobby');
+      const line = await again.waitForCommand('PRIVMSG');
+      expect(line.params[1]).toBe('sent during the outage');
+      expect(again.nick).toBe('Alice[m]');
+    });
+
+    test('a puppet banned by the network is not reconnected and its user is told', async () => {
+      await portal();
+      const puppet = await alicePuppet();
+      puppet.send('ERROR :Closing link: (alice@bridge.host) [K-Lined: spam]');
+      puppet.drop();
+      const notice = await until(() => sends().find((r) => r.query.user_id === BOT &&
+        (r.body as { body: string }).body.includes('banned')), 'ban notice');
+      expect((notice.body as { body: string }).body).toContain('K-Lined: spam');
+      await new Promise((r) => setTimeout(r, 1700));
+      expect(ircd.clients).toHaveLength(2);
+      push(message(ROOM, ALICE, { msgtype: 'm.text', body: 'anyone?' }));
+      await until(() => sends().find((r) => r.query.user_id === BOT && (r.body as { body: string }).body.includes('not sent')),
+        'not-delivered notice');
+      expect(ircd.clients).toHaveLength(2);
+    });
   });
 });

@@ -78,6 +78,13 @@ export class FakeHomeserver {
     return this;
   }
 
+  /** Like `on`, but takes precedence over every route scripted before. */
+  override(method: string, path: string | RegExp, ...answers: Answer[]): this {
+    this.on(method, path, ...answers);
+    this.routes.unshift(this.routes.pop() as Route);
+    return this;
+  }
+
   /** Requests recorded for `method` whose path matches. */
   requestsTo(method: string, path: string | RegExp): RecordedRequest[] {
     return this.requests.filter((r) => r.method === method && matches(path, r.path));

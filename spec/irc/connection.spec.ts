@@ -1,4 +1,4 @@
-import { IrcConnection, type IrcConnectionOptions } from '../../src/irc/connection';
+import { IrcBannedError, IrcConnection, type IrcConnectionOptions } from '../../src/irc/connection';
 import type { IrcEvent } from '../../src/irc/events';
 import { UnsafeLineError } from '../../src/irc/line';
 import { FakeIrcd, type FakeIrcClient, type FakeIrcdOptions } from '../fakes/fake-ircd';
@@ -141,8 +141,33 @@ describe('IrcConnection against a scripted ircd', () => {
       const connecting = conn.connect();
       const peer = await (ircd as FakeIrcd).client();
       await peer.waitForCommand('USER');
-      peer.send('ERROR :Closing link: (bridge@127.0.0.1) [K-lined]');
-      await expect(connecting).rejects.toThrow(/server error: Closing link.*K-lined/);
+      peer.send('ERROR :Closing link: (bridge@127.0.0.1) [Registration timeout]');
+      await expect(connecting).rejects.toThrow(/server error: Closing link.*Registration timeout/);
+    });
+
+    test.each([
+      { name: 'an ERROR naming a K-line', lines: ['ERROR :Closing link: (bridge@127.0.0.1) [K-lined]'], reason: /K-lined/ },
+      { name: '465 then ERROR', lines: [':fake.irc 465 * :You are banned from this server: spam', 'ERROR :Closing link'],
+        reason: /You are banned from this server: spam/ },
+    ])('a ban during registration ($name) rejects with IrcBannedError', async ({ lines, reason }) => {
+      const port = await start({ register: false });
+      const { conn } = make(port);
+      const connecting = conn.connect();
+      const peer = await (ircd as FakeIrcd).client();
+      await peer.waitForCommand('USER');
+      lines.forEach((l) => peer.send(l));
+      peer.drop();
+      const err = await connecting.catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IrcBannedError);
+      expect((err as IrcBannedError).reason).toMatch(reason);
+    });
+
+    test('a K-line while connected closes with banned: true and the reason', async () => {
+      const { events, peer } = await registered();
+      peer.send('ERROR :Closing link: (bridge@127.0.0.1) [K-Lined: go away]');
+      peer.drop();
+      await waitUntil(() => events.some((e) => e.type === 'closed'), 2000);
+      expect(events.find((e) => e.type === 'closed')).toEqual({ type: 'closed', reason: 'Closing link: (bridge@127.0.0.1) [K-Lined: go away]', banned: true });
     });
 
     test('connect() a second time is refused', async () => {
@@ -461,7 +486,7 @@ describe('IrcConnection against a scripted ircd', () => {
       await waitUntil(() => events.some((e) => e.type === 'closed'), 2000);
       expect(conn.state).toBe('closed');
       expect(events.filter((e) => e.type === 'closed')).toHaveLength(1);
-      expect(events.find((e) => e.type === 'closed')).toEqual({ type: 'closed', reason: expect.any(String) });
+      expect(events.find((e) => e.type === 'closed')).toEqual({ type: 'closed', reason: expect.any(String), banned: false });
       expect(conn.say('#chan', 'anyone?')).toBe(false);
     });
   });

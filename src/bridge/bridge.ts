@@ -8,6 +8,7 @@ import { getLogger } from '../log';
 import type { AppserviceHandlers } from '../matrix/appservice';
 import { parseMatrixEvent } from '../matrix/events';
 import type { BridgeContext } from './context';
+import { MatrixOutbox } from './matrix-outbox';
 import { MatrixToIrc } from './matrix-to-irc';
 import { NetworkBridge } from './network';
 import { Portals } from './portals';
@@ -35,6 +36,7 @@ const TXN_RETENTION_MS = 7 * 24 * 3600 * 1000;
 export class Bridge implements AppserviceHandlers {
   readonly networks = new Map<string, NetworkBridge>();
   readonly portals: Portals;
+  readonly outbox: MatrixOutbox;
   private readonly matrixToIrc: MatrixToIrc;
   private readonly queue: KeyedQueue;
   /** Highest inbound sequence number already handed to a room queue. */
@@ -43,8 +45,16 @@ export class Bridge implements AppserviceHandlers {
 
   constructor(private readonly ctx: BridgeContext, networks: Config['networks']) {
     const notify = (roomId: RoomId, text: string): Promise<void> => this.notifyRoom(roomId, text);
+    const maxDelay = Math.max(...Object.values(networks).map((n) => n.reconnect_max_delay_ms));
+    this.outbox = new MatrixOutbox(ctx, (network, roomId, item) => {
+      const net = this.networks.get(network);
+      if (!net) {
+        throw new Error(`network ${network} is no longer configured`);
+      }
+      return net.deliverToMatrix(roomId, item);
+    }, maxDelay);
     for (const [id, cfg] of Object.entries(networks)) {
-      this.networks.set(id, new NetworkBridge(ctx, id, cfg, notify));
+      this.networks.set(id, new NetworkBridge(ctx, id, cfg, notify, this.outbox));
     }
     this.portals = new Portals(ctx, this.networks);
     this.matrixToIrc = new MatrixToIrc(ctx, notify);
@@ -53,6 +63,7 @@ export class Bridge implements AppserviceHandlers {
 
   async start(): Promise<void> {
     this.ctx.store.pruneTransactions(TXN_RETENTION_MS);
+    this.outbox.start();
     for (const net of this.networks.values()) {
       net.start();
     }
@@ -65,9 +76,11 @@ export class Bridge implements AppserviceHandlers {
     this.dispatchInbound();
   }
 
-  async stop(reason = 'Bridge shutting down'): Promise<void> {
+  /** Quits every connection (with each network's quit_message unless `reason` is given). */
+  async stop(reason?: string): Promise<void> {
     this.started = false;
-    await Promise.all([...this.networks.values()].map((n) => n.stop(reason)));
+    await Promise.all([...this.networks.values()].map((n) => n.stop(reason ?? n.cfg.quit_message)));
+    await this.outbox.stop();
     // Work still queued fails fast now that the networks are stopped; what is not finished
     // stays in the store and is handled at the next start.
     await Promise.race([this.queue.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
@@ -166,7 +179,16 @@ export class Bridge implements AppserviceHandlers {
     for (const ev of this.ctx.store.listInboundEvents(this.dispatchedSeq)) {
       this.dispatchedSeq = ev.seq;
       this.ctx.metrics.inboundBacklog.inc();
-      void this.queue.push(orderingKey(ev.event, ev.roomId), () => this.handleMatrixEvent(ev.event)).finally(() => {
+      void this.queue.push(orderingKey(ev.event, ev.roomId), async () => {
+        try {
+          await this.handleMatrixEvent(ev.event);
+        } catch (err) {
+          if (!this.started) {
+            return; // interrupted by the stop: kept in the store for the next start
+          }
+          // A fault, not an outage: keeping the event would replay it at every start.
+          log.error('Matrix event handling failed; event dropped', { room_id: ev.roomId, err });
+        }
         this.ctx.store.deleteInboundEvent(ev.seq);
         this.ctx.metrics.inboundBacklog.dec();
       });

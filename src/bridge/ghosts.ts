@@ -65,10 +65,9 @@ export class Ghosts {
     }
   }
 
-  /** Makes sure the ghost of `nick` exists, carries the nick as display name and is in the
-   *  room. Idempotent and cheap when nothing changed. */
-  async ensureInRoom(roomId: RoomId, nick: string): Promise<UserId> {
-    const userId = this.userIdFor(nick);
+  /** Makes sure the ghost `userId` exists, carries `nick` as display name and is in the room.
+   *  Idempotent and cheap when nothing changed. */
+  async ensureInRoom(roomId: RoomId, userId: UserId, nick: string): Promise<UserId> {
     await this.ensureProfile(userId, nick);
     const key = `${roomId}|${userId}`;
     if (this.joined.has(key)) {
@@ -88,8 +87,7 @@ export class Ghosts {
     return userId;
   }
 
-  async leaveRoom(roomId: RoomId, nick: string, reason?: string): Promise<void> {
-    const userId = this.userIdFor(nick);
+  async leaveRoom(roomId: RoomId, userId: UserId, reason?: string): Promise<void> {
     this.joined.delete(`${roomId}|${userId}`);
     try {
       await this.ctx.matrix.leave(roomId, userId, reason || undefined);
@@ -106,16 +104,18 @@ export class Ghosts {
     this.joined.delete(`${roomId}|${userId}`);
   }
 
-  /** An IRC nick change: the same ghost, a new display name. */
-  async rename(oldNick: string, newNick: string): Promise<UserId> {
+  /** An IRC nick change: the same ghost now answers to the new nick. Synchronous, so that
+   *  everything read from IRC after the NICK maps to the right ghost; the display name follows
+   *  with `ensureProfile`. */
+  rename(oldNick: string, newNick: string): UserId {
     const userId = this.userIdFor(oldNick);
     this.ctx.store.removeGhostNick(this.settings.network, this.fold(oldNick));
     this.ctx.store.saveGhost({ network: this.settings.network, nick: newNick as never, userId }, this.fold(newNick));
-    await this.ensureProfile(userId, newNick);
     return userId;
   }
 
-  private async ensureProfile(userId: UserId, nick: string): Promise<void> {
+  /** Registers the ghost (once) and sets its display name from `nick` when it changed. */
+  async ensureProfile(userId: UserId, nick: string): Promise<void> {
     if (!this.registered.has(userId)) {
       await this.ctx.matrix.register(userId.slice(1, userId.indexOf(':')));
       this.registered.add(userId);

@@ -5,7 +5,7 @@
 import { matrixToIrc, stripReplyFallback } from '../format/matrix-to-irc';
 import { ircLineBudget, splitForIrc, utf8ByteLength } from '../format/split';
 import type { RoomId, UserId } from '../ids';
-import type { IrcConnection } from '../irc/connection';
+import { IrcBannedError, type IrcConnection } from '../irc/connection';
 import { getLogger } from '../log';
 import type { MatrixEvent } from '../matrix/events';
 import { type BridgeContext, mxcToHttp } from './context';
@@ -15,6 +15,8 @@ const log = getLogger('bridge.matrix');
 
 type MessageEvent = Extract<MatrixEvent, { kind: 'message' }>;
 type MemberEvent = Extract<MatrixEvent, { kind: 'member' }>;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const FILE_TYPES = new Set(['m.image', 'm.file', 'm.audio', 'm.video']);
 
@@ -46,41 +48,75 @@ export class MatrixToIrc {
     }
   }
 
+  /**
+   * Sends one Matrix message as the sender's puppet. Resolves only once every line was written
+   * to the IRC socket (the caller then forgets the stored event), or once the message could not
+   * be delivered within `message_timeout_ms`, in which case the sender is told in the room.
+   * While the puppet connects or reconnects, the message waits, and so do the sender's later
+   * events (they are ordered per user).
+   */
   async handleMatrixMessage(net: NetworkBridge, channel: string, key: string | null, e: MessageEvent): Promise<void> {
     const roomId = e.roomId as RoomId;
     const userId = e.sender as UserId;
+    const deadline = Date.now() + net.cfg.message_timeout_ms;
     const member = this.ctx.store.getMember(roomId, userId);
-    let conn: IrcConnection;
-    try {
-      await net.puppets.joinChannel(userId, member?.displayName ?? null, channel as never, key);
-      conn = await net.puppets.connection(userId, null);
-    } catch (err) {
-      this.ctx.metrics.message('matrix_to_irc', 'failed');
-      await this.notify(roomId, `${userId}: your message was not sent to IRC: ` +
-        `could not connect (${(err as Error).message}).`);
-      return;
-    }
-    const text = this.render(net, e);
-    if (!text.trim()) {
-      this.ctx.metrics.message('matrix_to_irc', 'dropped');
-      return;
-    }
     const action = e.msgtype === 'm.emote';
     const command = e.msgtype === 'm.notice' ? 'NOTICE' : 'PRIVMSG';
-    const budget = ircLineBudget({ nick: conn.nick, ...conn.userHost, target: channel, command, lineLen: conn.lineLen, action });
-    let lines = splitForIrc(text, budget);
-    if (lines.length > net.cfg.max_lines) {
-      lines = await this.longMessage(net, e, text, lines, budget);
-    }
-    for (const line of lines) {
-      const ok = action ? conn.action(channel, line) : command === 'NOTICE' ? conn.notice(channel, line) : conn.say(channel, line);
-      if (!ok) {
-        this.ctx.metrics.message('matrix_to_irc', 'failed');
-        await this.notify(roomId, `${userId}: part of your message was not sent to IRC: the connection is not ready.`);
+    let lines: string[] | null = null;
+    let sent = 0;
+    let reason = '';
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      if (attempt > 0) {
+        await sleep(Math.min(1000 * 2 ** Math.min(attempt - 1, 5), Math.max(0, deadline - Date.now())));
+      }
+      let conn: IrcConnection;
+      try {
+        await net.puppets.joinChannel(userId, member?.displayName ?? null, channel as never, key);
+        conn = await net.puppets.connection(userId, null);
+      } catch (err) {
+        reason = `could not connect (${(err as Error).message})`;
+        if (net.stopping) {
+          throw err; // stays stored; handled again at the next start
+        }
+        if (err instanceof IrcBannedError) {
+          break; // waiting will not help
+        }
+        continue;
+      }
+      if (lines === null) {
+        lines = await this.linesFor(net, conn, channel, e, command, action);
+        if (lines.length === 0) {
+          this.ctx.metrics.message('matrix_to_irc', 'dropped');
+          return;
+        }
+      }
+      const rest = lines.slice(sent).map((l) => [channel, action ? `\x01ACTION ${l}\x01` : l]);
+      sent += await conn.sendAll(command, rest);
+      if (sent === lines.length) {
+        this.ctx.metrics.message('matrix_to_irc', 'sent');
         return;
       }
+      reason = 'the IRC connection was lost while sending';
+      if (net.stopping) {
+        throw new Error(reason);
+      }
     }
-    this.ctx.metrics.message('matrix_to_irc', 'sent');
+    this.ctx.metrics.message('matrix_to_irc', 'failed');
+    log.warn('message not delivered to IRC', { network: net.id, room_id: roomId, user_id: userId, reason });
+    const what = sent > 0 ? `only the first ${sent} of ${lines?.length ?? 0} lines of your message reached IRC` : 'your message was not sent to IRC';
+    await this.notify(roomId, `${userId}: ${what}: ${reason}. Please send it again later.`);
+  }
+
+  /** The IRC lines of a message, within the byte budget of the line as relayed to others. */
+  private async linesFor(net: NetworkBridge, conn: IrcConnection, channel: string, e: MessageEvent,
+    command: 'PRIVMSG' | 'NOTICE', action: boolean): Promise<string[]> {
+    const text = this.render(net, e);
+    if (!text.trim()) {
+      return [];
+    }
+    const budget = ircLineBudget({ nick: conn.nick, ...conn.userHost, target: channel, command, lineLen: conn.lineLen, action });
+    const lines = splitForIrc(text, budget);
+    return lines.length > net.cfg.max_lines ? this.longMessage(net, e, text, lines, budget) : lines;
   }
 
   /** IRC text for a Matrix message: formatting, pills as current nicks, files as links. */

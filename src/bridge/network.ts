@@ -6,13 +6,16 @@
 import type { NetworkConfig } from '../config';
 import { ircToMatrix } from '../format/irc-to-matrix';
 import type { Channel, NetworkId, RoomId, UserId } from '../ids';
-import { IrcConnection } from '../irc/connection';
+import { IrcBannedError, IrcConnection } from '../irc/connection';
 import type { IrcEvent, IrcEventOf } from '../irc/events';
 import { getLogger } from '../log';
 import type { BridgeContext } from './context';
 import { Ghosts } from './ghosts';
 import { type Puppet, Puppets } from './puppets';
-import { KeyedQueue } from './room-queue';
+import type { MatrixOutbox, OutboxItem } from './matrix-outbox';
+
+/** A QUIT reason of two server names ("hub.example.net leaf.example.net") is a netsplit. */
+const NETSPLIT = /^[\w-]+(\.[\w-]+)+ [\w-]+(\.[\w-]+)+$/;
 
 interface ChannelState {
   name: string;
@@ -25,8 +28,6 @@ interface ChannelState {
   joined: boolean;
 }
 
-const BOT_RETRY_MAX_MS = 60_000;
-
 export class NetworkBridge {
   readonly id: NetworkId;
   readonly ghosts: Ghosts;
@@ -34,12 +35,13 @@ export class NetworkBridge {
   private readonly log;
   private bot: IrcConnection | null = null;
   private readonly channels = new Map<string, ChannelState>();
-  private readonly queue: KeyedQueue;
   private stopped = false;
   private botRetryMs = 1000;
   private botTimer: NodeJS.Timeout | null = null;
   private lastNickLen = 9;
   private readyWaiters: Array<() => void> = [];
+  /** Nicks that quit in a netsplit, with the timer that makes their ghosts leave. */
+  private readonly splitQuits = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -47,10 +49,10 @@ export class NetworkBridge {
     readonly cfg: NetworkConfig,
     /** Tells a Matrix user in a room that something they did failed. */
     private readonly notifyRoom: (roomId: RoomId, text: string) => Promise<void>,
+    private readonly outbox: MatrixOutbox,
   ) {
     this.id = id as NetworkId;
     this.log = getLogger('bridge.network', { network: id });
-    this.queue = new KeyedQueue((key, err) => this.log.error('IRC event handling failed', { room_id: key, err }));
     this.ghosts = new Ghosts(ctx, {
       network: this.id, userTemplate: cfg.ghost_user_template, displayNameTemplate: cfg.ghost_display_name_template,
     }, (s) => this.fold(s));
@@ -88,6 +90,10 @@ export class NetworkBridge {
     return this.bot?.nick ?? this.cfg.bot_nick;
   }
 
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
   get connected(): boolean {
     return this.bot?.state === 'registered';
   }
@@ -109,9 +115,10 @@ export class NetworkBridge {
       }
     }
     this.readyWaiters.splice(0).forEach((w) => w());
+    this.splitQuits.forEach((t) => clearTimeout(t));
+    this.splitQuits.clear();
     await this.puppets.stopAll(reason);
     await this.bot?.quit(reason);
-    await this.queue.idle();
   }
 
   /** Joins the bot to `channel` and resolves once its NAMES list is in. */
@@ -176,7 +183,13 @@ export class NetworkBridge {
         bot.join(st.name, mapping?.key ?? null);
       }
     }, (err: Error) => {
-      this.log.warn('bot connection failed; retrying', { err: err.message, retry_ms: this.botRetryMs });
+      if (err instanceof IrcBannedError) {
+        // Without its bot the network is not bridged; keep trying, as slowly as allowed.
+        this.botRetryMs = this.cfg.reconnect_max_delay_ms;
+        this.log.error('the network banned the bridge bot', { reason: err.reason, retry_ms: this.botRetryMs });
+      } else {
+        this.log.warn('bot connection failed; retrying', { err: err.message, retry_ms: this.botRetryMs });
+      }
       this.scheduleBotReconnect();
     });
   }
@@ -185,8 +198,9 @@ export class NetworkBridge {
     if (this.stopped) {
       return;
     }
-    const wait = this.botRetryMs * (0.75 + Math.random() / 2);
-    this.botRetryMs = Math.min(BOT_RETRY_MAX_MS, this.botRetryMs * 2);
+    const wait = this.botRetryMs * (0.5 + Math.random());
+    this.botRetryMs = Math.min(this.cfg.reconnect_max_delay_ms, this.botRetryMs * 2);
+    this.ctx.metrics.reconnects.inc({ network: this.id, role: 'bot' });
     this.botTimer = setTimeout(() => this.connectBot(), wait);
   }
 
@@ -253,26 +267,50 @@ export class NetworkBridge {
       }
       return;
     }
-    void this.queue.push(roomId, async () => {
-      const ghost = await this.ghosts.ensureInRoom(roomId, e.from.nick);
-      const text = ircToMatrix(e.text, (word) => this.mentionOf(word));
-      const content: Record<string, unknown> = {
-        msgtype: e.kind === 'action' ? 'm.emote' : e.kind === 'notice' ? 'm.notice' : 'm.text',
-        body: text.body,
-        'm.mentions': text.mentions.length > 0 ? { user_ids: text.mentions } : {},
-      };
-      if (text.html !== null) {
-        content.format = 'org.matrix.custom.html';
-        content.formatted_body = text.html;
-      }
-      try {
-        await this.ctx.matrix.sendEvent(roomId, 'm.room.message', content, ghost, e.time);
-        this.ctx.metrics.message('irc_to_matrix', 'sent');
-      } catch (err) {
-        this.ctx.metrics.message('irc_to_matrix', 'failed');
-        throw err;
-      }
+    const text = ircToMatrix(e.text, (word) => this.mentionOf(word));
+    const content: Record<string, unknown> = {
+      msgtype: e.kind === 'action' ? 'm.emote' : e.kind === 'notice' ? 'm.notice' : 'm.text',
+      body: text.body,
+      'm.mentions': text.mentions.length > 0 ? { user_ids: text.mentions } : {},
+    };
+    if (text.html !== null) {
+      content.format = 'org.matrix.custom.html';
+      content.formatted_body = text.html;
+    }
+    this.outbox.push(this.id, roomId, {
+      kind: 'message', userId: this.ghosts.userIdFor(e.from.nick), nick: e.from.nick, content, ts: e.time ?? Date.now(),
     });
+  }
+
+  /** Carries out one stored IRC -> Matrix item (called by the outbox, in room order; throws
+   *  to be retried). */
+  async deliverToMatrix(roomId: RoomId, item: OutboxItem): Promise<void> {
+    switch (item.kind) {
+      case 'message':
+        await this.ghosts.ensureInRoom(roomId, item.userId, item.nick);
+        await this.ctx.matrix.sendEvent(roomId, 'm.room.message', item.content, item.userId, item.ts);
+        this.ctx.metrics.message('irc_to_matrix', 'sent');
+        break;
+      case 'join':
+        await this.ghosts.ensureInRoom(roomId, item.userId, item.nick);
+        break;
+      case 'leave':
+        await this.ghosts.leaveRoom(roomId, item.userId, item.reason);
+        break;
+      case 'rename':
+        await this.ghosts.ensureProfile(item.userId, item.nick);
+        break;
+      case 'sync': {
+        const keep = new Set<string>(item.keep);
+        const members = await this.ctx.matrix.joinedMembers(roomId);
+        for (const userId of Object.keys(members)) {
+          if (this.ghosts.isGhost(userId) && !keep.has(userId)) {
+            await this.ghosts.leaveRoom(roomId, userId as UserId, 'Not on IRC any more');
+          }
+        }
+        break;
+      }
+    }
   }
 
   /** A word of an IRC line that is the nick of a bridged Matrix user becomes a pill. */
@@ -297,9 +335,7 @@ export class NetworkBridge {
     st.nicks.set(this.fold(e.user.nick), e.user.nick);
     const roomId = this.roomOf(e.channel);
     if (roomId && !this.isOwnNick(e.user.nick)) {
-      void this.queue.push(roomId, async () => {
-        await this.ghosts.ensureInRoom(roomId, e.user.nick);
-      });
+      this.outbox.push(this.id, roomId, { kind: 'join', userId: this.ghosts.userIdFor(e.user.nick), nick: e.user.nick });
     }
   }
 
@@ -314,20 +350,43 @@ export class NetworkBridge {
     }
     const roomId = this.roomOf(channel);
     if (roomId && !this.isOwnNick(nick)) {
-      void this.queue.push(roomId, () => this.ghosts.leaveRoom(roomId, nick, reason));
+      this.outbox.push(this.id, roomId, { kind: 'leave', userId: this.ghosts.userIdFor(nick), reason });
     }
   }
 
   private handleIrcQuit(e: IrcEventOf<'quit'>): void {
     const folded = this.fold(e.nick);
     const own = this.isOwnNick(e.nick);
+    const channels: ChannelState[] = [];
     for (const st of this.channels.values()) {
-      if (!st.nicks.delete(folded) || own) {
-        continue;
+      if (st.nicks.delete(folded) && !own) {
+        channels.push(st);
       }
+    }
+    if (channels.length === 0) {
+      return;
+    }
+    const reason = e.reason ? `Quit: ${e.reason}` : 'Quit';
+    if (NETSPLIT.test(e.reason) && this.cfg.netsplit_debounce_ms > 0) {
+      // Most users of a split come back within seconds: their ghosts stay until the debounce
+      // ends, then leave only the rooms whose channel they did not rejoin.
+      const timer = setTimeout(() => {
+        this.splitQuits.delete(folded);
+        this.leaveUnlessBack(e.nick, channels, reason);
+      }, this.cfg.netsplit_debounce_ms);
+      timer.unref();
+      clearTimeout(this.splitQuits.get(folded));
+      this.splitQuits.set(folded, timer);
+      return;
+    }
+    this.leaveUnlessBack(e.nick, channels, reason);
+  }
+
+  private leaveUnlessBack(nick: string, channels: ChannelState[], reason: string): void {
+    for (const st of channels) {
       const roomId = this.roomOf(st.name);
-      if (roomId) {
-        void this.queue.push(roomId, () => this.ghosts.leaveRoom(roomId, e.nick, e.reason ? `Quit: ${e.reason}` : 'Quit'));
+      if (roomId && !st.nicks.has(this.fold(nick))) {
+        this.outbox.push(this.id, roomId, { kind: 'leave', userId: this.ghosts.userIdFor(nick), reason });
       }
     }
   }
@@ -347,10 +406,10 @@ export class NetworkBridge {
     if (this.isOwnNick(e.nick) || this.isOwnNick(e.newNick) || rooms.length === 0) {
       return;
     }
-    // Ordered behind earlier messages of the first room; the rename is one profile change.
-    void this.queue.push(rooms[0] as string, async () => {
-      await this.ghosts.rename(e.nick, e.newNick);
-    });
+    // The ghost answers to the new nick from now on; its display name follows, ordered behind
+    // what the first room already has queued.
+    const userId = this.ghosts.rename(e.nick, e.newNick);
+    this.outbox.push(this.id, rooms[0] as RoomId, { kind: 'rename', userId, nick: e.newNick });
   }
 
   private handleIrcNames(e: IrcEventOf<'names'>): void {
@@ -365,29 +424,22 @@ export class NetworkBridge {
     st.settle.resolve();
     const roomId = this.roomOf(e.channel);
     if (roomId) {
-      void this.syncGhosts(roomId, st);
+      this.syncGhosts(roomId, st);
     }
   }
 
   /** Makes the room's ghosts match the channel's members: IRC users present join, ghosts of
    *  users no longer there leave. */
-  async syncGhosts(roomId: RoomId, st: ChannelState): Promise<void> {
-    const present = [...st.nicks.values()].filter((n) => !this.isOwnNick(n));
-    for (const nick of present) {
-      void this.queue.push(roomId, async () => {
-        await this.ghosts.ensureInRoom(roomId, nick);
-      });
-    }
-    void this.queue.push(roomId, async () => {
-      const wanted = new Set(present.map((n) => this.ghosts.userIdFor(n) as string));
-      const members = await this.ctx.matrix.joinedMembers(roomId);
-      for (const userId of Object.keys(members)) {
-        if (this.ghosts.isGhost(userId) && !wanted.has(userId)) {
-          await this.ctx.matrix.leave(roomId, userId, 'Not on IRC any more').catch(() => undefined);
-          this.ghosts.forgetMembership(roomId, userId as UserId);
-        }
+  syncGhosts(roomId: RoomId, st: ChannelState): void {
+    const keep: UserId[] = [];
+    for (const nick of st.nicks.values()) {
+      if (!this.isOwnNick(nick)) {
+        const userId = this.ghosts.userIdFor(nick);
+        keep.push(userId);
+        this.outbox.push(this.id, roomId, { kind: 'join', userId, nick });
       }
-    });
+    }
+    this.outbox.push(this.id, roomId, { kind: 'sync', keep });
   }
 
   private handleBotRefusal(e: IrcEventOf<'refused'>): void {
@@ -416,7 +468,16 @@ export class NetworkBridge {
         this.puppets.forgetChannel(p.userId, e.channel);
         break;
       case 'closed':
-        this.log.warn('puppet connection lost', { user_id: p.userId, reason: e.reason });
+        if (e.banned) {
+          for (const roomId of this.ctx.store.listRoomsOfUser(p.userId)) {
+            if (this.ctx.store.getMappingByRoom(roomId)?.network === this.id) {
+              void this.notifyRoom(roomId, `${p.userId}: the IRC network ${this.cfg.name} banned your connection ` +
+                `(${e.reason}). The bridge will not reconnect you; your messages here do not reach IRC.`);
+            }
+          }
+        } else {
+          this.log.warn('puppet connection lost; reconnecting', { user_id: p.userId, reason: e.reason });
+        }
         break;
       default:
         break;

@@ -92,7 +92,7 @@ export class Portals {
     this.ctx.store.upsertRoomMapping({ network: net.id, channel: state.name as Channel, roomId, origin: 'alias', key: null },
       net.fold(state.name));
     log.info('portal room created', { network: net.id, channel: state.name, room_id: roomId });
-    void net.syncGhosts(roomId, state);
+    net.syncGhosts(roomId, state);
     return roomId;
   }
 

@@ -6,7 +6,7 @@
 import type { NetworkConfig } from '../config';
 import type { Channel, NetworkId, UserId } from '../ids';
 import { localpartOf } from '../ids';
-import { IrcConnection } from '../irc/connection';
+import { IrcBannedError, IrcConnection } from '../irc/connection';
 import type { IrcEvent } from '../irc/events';
 import { getLogger } from '../log';
 import { nextNickCandidate, renderPuppetNick } from '../format/nick';
@@ -20,6 +20,11 @@ export interface Puppet {
   connecting: Promise<IrcConnection> | null;
   /** Channels (folded) the puppet should be in. */
   channels: Map<string, { name: string; key: string | null }>;
+  /** Next reconnect delay; doubles per failure up to reconnect_max_delay_ms. */
+  retryMs: number;
+  retryTimer: NodeJS.Timeout | null;
+  /** Set when the network banned this user's connection: no more attempts until restart. */
+  banned: string | null;
 }
 
 /** What a puppet connection reports upward; the network decides what it means for Matrix. */
@@ -72,7 +77,7 @@ export class Puppets {
   async connection(userId: UserId, displayName: string | null): Promise<IrcConnection> {
     let p = this.puppets.get(userId);
     if (!p) {
-      p = { userId, displayName, conn: null, connecting: null, channels: new Map() };
+      p = { userId, displayName, conn: null, connecting: null, channels: new Map(), retryMs: 1000, retryTimer: null, banned: null };
       this.puppets.set(userId, p);
     }
     if (displayName !== null) {
@@ -81,7 +86,14 @@ export class Puppets {
     if (p.conn?.state === 'registered') {
       return p.conn;
     }
+    if (p.banned !== null) {
+      throw new IrcBannedError(p.banned);
+    }
     if (!p.connecting) {
+      if (p.retryTimer) {
+        clearTimeout(p.retryTimer);
+        p.retryTimer = null;
+      }
       const puppet = p;
       p.connecting = this.connect(puppet).finally(() => {
         puppet.connecting = null;
@@ -127,6 +139,9 @@ export class Puppets {
       return;
     }
     this.puppets.delete(userId);
+    if (p.retryTimer) {
+      clearTimeout(p.retryTimer);
+    }
     const conn = p.conn ?? (p.connecting ? await p.connecting.catch(() => null) : null);
     if (conn) {
       this.byNick.delete(this.server.fold(conn.nick));
@@ -149,8 +164,40 @@ export class Puppets {
     }
     try {
       return await this.connectOnce(p);
+    } catch (err) {
+      if (err instanceof IrcBannedError) {
+        this.onBanned(p, err.reason);
+      } else {
+        this.scheduleReconnect(p);
+      }
+      throw err;
     } finally {
       this.releaseSlot();
+    }
+  }
+
+  /** A connection that should exist is gone: try again later, backing off with jitter. */
+  private scheduleReconnect(p: Puppet): void {
+    if (this.stopped || p.banned !== null || p.retryTimer || p.channels.size === 0 || this.puppets.get(p.userId) !== p) {
+      return;
+    }
+    const wait = Math.round(p.retryMs * (0.5 + Math.random()));
+    p.retryMs = Math.min(this.cfg.reconnect_max_delay_ms, p.retryMs * 2);
+    this.ctx.metrics.reconnects.inc({ network: this.network, role: 'puppet' });
+    p.retryTimer = setTimeout(() => {
+      p.retryTimer = null;
+      if (this.puppets.get(p.userId) === p && !p.conn && !p.connecting) {
+        this.connection(p.userId, null).catch(() => undefined); // a failure schedules the next try
+      }
+    }, wait);
+    p.retryTimer.unref();
+  }
+
+  private onBanned(p: Puppet, reason: string): void {
+    if (p.banned === null) {
+      p.banned = reason;
+      this.log.warn('puppet banned from the network; not reconnecting', { user_id: p.userId, reason });
+      this.onEvent(p, { type: 'closed', reason, banned: true });
     }
   }
 
@@ -201,8 +248,12 @@ export class Puppets {
       throw new Error('puppet no longer wanted');
     }
     p.conn = conn;
+    p.retryMs = 1000;
     this.byNick.set(this.server.fold(nick), p.userId);
-    this.ctx.store.savePuppet({ userId: p.userId, network: this.network, nick: nick as never, username });
+    if (!stored) {
+      // The nick the user keeps; a numbered stand-in taken during a reconnect is not remembered.
+      this.ctx.store.savePuppet({ userId: p.userId, network: this.network, nick: nick as never, username });
+    }
     this.log.info('puppet connected', { user_id: p.userId, nick });
     for (const { name, key } of p.channels.values()) {
       conn.join(name, key);
@@ -225,6 +276,11 @@ export class Puppets {
       if (this.puppets.get(p.userId) !== p) {
         return; // we closed it on purpose
       }
+      if (e.banned) {
+        this.onBanned(p, e.reason);
+        return;
+      }
+      this.scheduleReconnect(p);
     }
     this.onEvent(p, e);
   }

@@ -84,6 +84,17 @@ const network = obj({
   max_concurrent_connects: int({ min: 1, max: 1000 }).default(10)
     .doc('Puppet connection attempts in flight at once on this network.')
     .risk('High values trip connection-rate limits (K-lines) on many networks.'),
+  message_timeout_ms: int({ min: 1000, max: 86400000 }).default(120000)
+    .doc("How long a Matrix message may wait for its sender's IRC connection (connecting, reconnecting) before the sender is told it was not delivered.")
+    .risk('Long values deliver stale messages after an outage; short ones give up during brief reconnects.'),
+  reconnect_max_delay_ms: int({ min: 1000, max: 3600000 }).default(300000)
+    .doc('Longest wait between reconnect attempts of one connection (the delay doubles from 1 s, with jitter).')
+    .risk('Short values hammer a network that is down or refusing the bridge.'),
+  netsplit_debounce_ms: int({ min: 0, max: 3600000 }).default(60000)
+    .doc('After a QUIT that looks like a netsplit, wait this long for the user to come back before their ghost leaves the room. 0 disables.')
+    .risk('Long values keep ghosts of users who really left during a split.'),
+  quit_message: str().default('Bridge shutting down')
+    .doc('QUIT message of every connection when the bridge stops.'),
 });
 
 type Network = Infer<typeof network>;

@@ -35,7 +35,21 @@ export interface IrcConnectionOptions {
   nextNick?: (attempt: number, refused: string, erroneous: boolean) => string | null;
 }
 
+/** The network refused this connection as banned (465, or an ERROR naming a K/G/Z-line):
+ *  reconnecting would only repeat the refusal. */
+export class IrcBannedError extends Error {
+  constructor(readonly reason: string) {
+    super(`banned from the network: ${reason}`);
+    this.name = 'IrcBannedError';
+  }
+}
+
+const BAN_TEXT = /\bbanned\b|\b[kgzd]-?lined?\b|\bakill/i;
+
 export type ConnectionState = 'idle' | 'connecting' | 'registered' | 'closed';
+
+/** How long sendAll() waits for the server to answer its PING before counting nothing sent. */
+const CONFIRM_TIMEOUT_MS = 30_000;
 
 /** Commands whose channel form a puppet ignores unless it concerns the puppet itself. */
 const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 'QUIT', 'KICK', 'NICK',
@@ -49,6 +63,12 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private queue: SendQueue;
   private _state: ConnectionState = 'idle';
   private selfUser = '';
+  /** The last ERROR or 465 text the server sent: why it is closing the link. */
+  private closingReason: string | null = null;
+  private banned = false;
+  /** sendAll() calls waiting for the PONG to their PING, by token. */
+  private readonly confirms = new Map<string, (ok: boolean) => void>();
+  private confirmCounter = 0;
   private selfHost = '';
   private readonly names = new Map<string, Array<{ nick: string; prefixes: string }>>();
 
@@ -151,16 +171,18 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       client.on('nick invalid', onNickRefused(true));
       client.on('irc error', (e: { error: string; reason?: string }) => {
         if (e.error === 'irc' || e.error === 'password_mismatch') {
-          fail(new Error(`server error: ${decodeWireField(e.reason ?? e.error)}`));
+          const text = decodeWireField(e.reason ?? e.error);
+          fail(this.banned ? new IrcBannedError(this.closingReason ?? text) : new Error(`server error: ${text}`));
         }
       });
       client.on('close', () => {
-        fail(new Error('connection closed before registration'));
+        fail(this.banned ? new IrcBannedError(this.closingReason ?? 'banned') : new Error('connection closed before registration'));
         this.onClosed('connection closed');
       });
       client.on('socket close', (err?: Error) => {
-        fail(new Error(`connection closed before registration${err ? ': ' + err.message : ''}`));
-        this.onClosed(err ? err.message : 'connection closed');
+        fail(this.banned ? new IrcBannedError(this.closingReason ?? 'banned')
+          : new Error(`connection closed before registration${err ? ': ' + err.message : ''}`));
+        this.onClosed(this.closingReason ?? (err ? err.message : 'connection closed'));
       });
       client.connect({
         host: this.opts.host,
@@ -187,6 +209,42 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       return false;
     }
     return this.queue.push(buildLine(command, params));
+  }
+
+  /**
+   * Queues lines of one command, then a PING, and resolves with how many of the lines the
+   * server has certainly received: all of them once its PONG answers (the server handles a
+   * client's lines in order), 0 if the connection is lost first or is not registered, or when
+   * the queue has no room for all of them. A line written into a socket that is already dying
+   * is therefore never counted as sent, and the caller can send the message again.
+   */
+  sendAll(command: string, paramsList: ReadonlyArray<readonly string[]>): Promise<number> {
+    const lines = paramsList.map((p) => buildLine(command, p));
+    if (this._state !== 'registered' || !this.queue.hasRoom(lines.length + 1)) {
+      return Promise.resolve(0);
+    }
+    if (lines.length === 0) {
+      return Promise.resolve(0);
+    }
+    const token = `mib-${(++this.confirmCounter).toString(36)}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => finish(false), CONFIRM_TIMEOUT_MS);
+      const finish = (ok: boolean): void => {
+        if (this.confirms.delete(token)) {
+          clearTimeout(timer);
+          resolve(ok ? lines.length : 0);
+        }
+      };
+      this.confirms.set(token, finish);
+      for (const line of lines) {
+        this.queue.push(line);
+      }
+      this.queue.push(buildLine('PING', [token]), (written) => {
+        if (!written) {
+          finish(false);
+        }
+      });
+    });
   }
 
   join(channel: string, key?: string | null): boolean {
@@ -253,8 +311,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     const wasRegistered = this._state === 'registered';
     this._state = 'closed';
     this.queue.clear();
+    [...this.confirms.values()].forEach((finish) => finish(false));
     if (wasRegistered) {
-      this.emit('event', { type: 'closed', reason });
+      this.emit('event', { type: 'closed', reason, banned: this.banned });
     }
   }
 
@@ -324,6 +383,24 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case '366':
         this.emitNames(p[1] ?? '');
         return false;
+      case 'PONG': {
+        const confirm = this.confirms.get(p[p.length - 1] ?? '');
+        if (confirm) {
+          confirm(true);
+          return false;
+        }
+        return true;
+      }
+      case '465':
+        this.banned = true;
+        this.closingReason = p[p.length - 1] || 'banned from the network';
+        return true;
+      case 'ERROR':
+        if (!this.banned) { // a 465 before it gave the better reason
+          this.closingReason = p[0] ?? 'ERROR';
+          this.banned = BAN_TEXT.test(this.closingReason);
+        }
+        return true;
       case '396':
         this.selfHost = p[1] ?? this.selfHost;
         return true;

@@ -21,6 +21,7 @@ export type IrcEvent =
   | { type: 'topic'; channel: string; topic: string; by: string | null }
   /** The server refused something this connection asked for. */
   | { type: 'refused'; code: string; target: string; reason: string }
-  | { type: 'closed'; reason: string };
+  /** The connection is gone. `banned`: the network refused it as banned (do not reconnect). */
+  | { type: 'closed'; reason: string; banned: boolean };
 
 export type IrcEventOf<T extends IrcEvent['type']> = Extract<IrcEvent, { type: T }>;

@@ -12,7 +12,7 @@ export interface SendQueueOptions {
 }
 
 export class SendQueue {
-  private readonly queue: string[] = [];
+  private readonly queue: Array<{ line: string; done?: (written: boolean) => void }> = [];
   private tokens: number;
   private last: number;
   private timer: NodeJS.Timeout | null = null;
@@ -33,20 +33,27 @@ export class SendQueue {
     return this.queue.length;
   }
 
-  /** Queues one line; returns false when the queue is full (the caller reports the loss). */
-  push(line: string): boolean {
+  /** Is there room for `n` more lines? */
+  hasRoom(n: number): boolean {
+    return this.queue.length + n <= this.maxQueued;
+  }
+
+  /** Queues one line; returns false when the queue is full (the caller reports the loss).
+   *  `done` is called with true once the line is written, or false if it is dropped first. */
+  push(line: string, done?: (written: boolean) => void): boolean {
     if (this.queue.length >= this.maxQueued) {
       return false;
     }
-    this.queue.push(line);
+    this.queue.push({ line, done });
     this.drain();
     return true;
   }
 
   /** Drops everything still waiting (the connection is gone). */
   clear(): number {
-    const n = this.queue.length;
-    this.queue.length = 0;
+    const dropped = this.queue.splice(0);
+    const n = dropped.length;
+    dropped.forEach((item) => item.done?.(false));
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
@@ -67,7 +74,9 @@ export class SendQueue {
     this.refill();
     while (this.queue.length > 0 && this.tokens >= 1) {
       this.tokens -= 1;
-      this.write(this.queue.shift() as string);
+      const item = this.queue.shift() as { line: string; done?: (written: boolean) => void };
+      this.write(item.line);
+      item.done?.(true);
     }
     if (this.queue.length > 0) {
       const waitMs = Math.max(1, Math.ceil(((1 - this.tokens) / this.opts.rate) * 1000));

@@ -8,6 +8,7 @@ import type {
   InboundEvent,
   MappingOrigin,
   MemberRecord,
+  OutboxRow,
   PuppetRecord,
   RoomMapping,
   Store,
@@ -89,6 +90,11 @@ export class SqliteStore implements Store {
         'INSERT INTO inbound_events (txn_id, room_id, event_json, received_at) VALUES (?, ?, ?, ?)'),
       listEvents: db.prepare('SELECT seq, txn_id, room_id, event_json FROM inbound_events WHERE seq > ? ORDER BY seq'),
       deleteEvent: db.prepare('DELETE FROM inbound_events WHERE seq = ?'),
+      enqueueOutbox: db.prepare('INSERT INTO matrix_outbox (network, room_id, item_json, created_at) VALUES (?, ?, ?, ?)'),
+      listOutbox: db.prepare('SELECT * FROM matrix_outbox WHERE room_id = ? ORDER BY seq LIMIT ?'),
+      outboxRooms: db.prepare('SELECT DISTINCT room_id FROM matrix_outbox'),
+      deleteOutbox: db.prepare('DELETE FROM matrix_outbox WHERE seq = ?'),
+      countOutbox: db.prepare('SELECT COUNT(*) AS n FROM matrix_outbox'),
       pruneTxns: db.prepare('DELETE FROM processed_txns WHERE received_at < ?'),
     };
   }
@@ -192,6 +198,29 @@ export class SqliteStore implements Store {
 
   deleteInboundEvent(seq: number): void {
     this.stmt.deleteEvent.run(seq);
+  }
+
+  enqueueOutbox(network: NetworkId, roomId: RoomId, item: unknown): number {
+    return Number(this.stmt.enqueueOutbox.run(network, roomId, JSON.stringify(item), Date.now()).lastInsertRowid);
+  }
+
+  listOutbox(roomId: RoomId, limit: number): OutboxRow[] {
+    const rows = this.stmt.listOutbox.all(roomId, limit) as
+      Array<{ seq: number; network: string; room_id: string; item_json: string; created_at: number }>;
+    return rows.map((r) => ({ seq: r.seq, network: r.network as NetworkId, roomId: r.room_id as RoomId,
+      item: JSON.parse(r.item_json) as unknown, createdAt: r.created_at }));
+  }
+
+  listOutboxRooms(): RoomId[] {
+    return (this.stmt.outboxRooms.all() as Array<{ room_id: string }>).map((r) => r.room_id as RoomId);
+  }
+
+  deleteOutbox(seq: number): void {
+    this.stmt.deleteOutbox.run(seq);
+  }
+
+  countOutbox(): number {
+    return (this.stmt.countOutbox.get() as { n: number }).n;
   }
 
   pruneTransactions(olderThanMs: number): number {

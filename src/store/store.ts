@@ -41,6 +41,14 @@ export interface InboundEvent {
   event: unknown;
 }
 
+export interface OutboxRow {
+  seq: number;
+  network: NetworkId;
+  roomId: RoomId;
+  item: unknown;
+  createdAt: number;
+}
+
 export interface Store {
   // Room mappings. `channelFolded` is the channel case-folded by the network's casemapping.
   upsertRoomMapping(m: RoomMapping, channelFolded: string): void;
@@ -77,6 +85,16 @@ export interface Store {
   deleteInboundEvent(seq: number): void;
   /** Forgets transaction IDs older than `olderThanMs` (the homeserver retries within minutes). */
   pruneTransactions(olderThanMs: number): number;
+
+  // The IRC -> Matrix outbox: kept until the homeserver accepted each item.
+  /** Appends an item; returns its sequence number. */
+  enqueueOutbox(network: NetworkId, roomId: RoomId, item: unknown): number;
+  /** The oldest items of one room, in order. */
+  listOutbox(roomId: RoomId, limit: number): OutboxRow[];
+  /** Rooms with items waiting. */
+  listOutboxRooms(): RoomId[];
+  deleteOutbox(seq: number): void;
+  countOutbox(): number;
 
   close(): void;
 }
