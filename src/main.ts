@@ -195,7 +195,9 @@ export async function run(args: Args): Promise<() => Promise<void>> {
   }
   const metrics = new Metrics();
   const store = new SqliteStore(config.database.path);
-  const matrix = new MatrixClient({ homeserverUrl: config.homeserver.url, asToken: reg.asToken });
+  const matrix = new MatrixClient({
+    homeserverUrl: config.homeserver.url, asToken: reg.asToken, onFailure: (err) => metrics.matrixFailure(err.status),
+  });
   const ctx: BridgeContext = {
     store, matrix, metrics,
     domain: config.homeserver.domain,

@@ -78,6 +78,12 @@ export class Metrics {
     });
   }
 
+  /** A client-server call that failed for good, by the kind of failure. */
+  matrixFailure(status: number): void {
+    const outcome = status === 0 ? 'connection' : status === 429 ? 'rate_limited' : status >= 500 ? 'http_5xx' : 'http_4xx';
+    this.matrixRequestFailures.inc({ outcome });
+  }
+
   message(direction: Direction, outcome: 'sent' | 'failed' | 'dropped'): void {
     this.messages.inc({ direction, outcome });
   }

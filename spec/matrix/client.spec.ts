@@ -17,7 +17,7 @@ describe('MatrixClient against a recording homeserver', () => {
     await hs.close();
   });
 
-  const client = (over: { maxAttempts?: number; backoffMs?: number } = {}): MatrixClient =>
+  const client = (over: { maxAttempts?: number; backoffMs?: number; onFailure?: (e: MatrixApiError) => void } = {}): MatrixClient =>
     new MatrixClient({ homeserverUrl: url, asToken: AS_TOKEN, maxAttempts: 3, backoffMs: 5, ...over });
 
   /** Awaits `p`, expecting a MatrixApiError, and returns it. */
@@ -295,6 +295,16 @@ describe('MatrixClient against a recording homeserver', () => {
       await expect(c.getDisplayName('@c:hs')).resolves.toBeNull();
       expect(hs.requests).toHaveLength(3);
     });
+  });
+  test('onFailure hears of each request that fails for good, once, and of no success', async () => {
+    const failures: number[] = [];
+    hs.on('GET', '/_matrix/client/v3/account/whoami', { status: 200, body: { user_id: '@bot:hs' } });
+    hs.on('PUT', SEND, { status: 500, body: { errcode: 'M_UNKNOWN' } });
+    const c = client({ onFailure: (e) => failures.push(e.status) });
+    await c.whoami();
+    await apiError(c.sendEvent('!r:hs', 'm.room.message', { body: 'x' }));
+    expect(failures).toEqual([500]);
+    expect(hs.requestsTo('PUT', SEND)).toHaveLength(3);
   });
 });
 

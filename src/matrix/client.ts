@@ -29,6 +29,8 @@ export interface MatrixClientOptions {
   /** First backoff step; doubles per attempt. */
   backoffMs?: number;
   fetchImpl?: typeof fetch;
+  /** Told of every request that fails for good (after its retries), for metrics. */
+  onFailure?: (err: MatrixApiError) => void;
 }
 
 export interface RequestOptions {
@@ -90,7 +92,7 @@ export class MatrixClient {
         res = await this.fetchImpl(url, { method, headers, body });
       } catch (err) {
         if (attempt >= attempts) {
-          throw new MatrixApiError(method, path, 0, 'M_CONNECTION', (err as Error).message);
+          throw this.failed(new MatrixApiError(method, path, 0, 'M_CONNECTION', (err as Error).message));
         }
         await sleep(this.backoffMs * 2 ** (attempt - 1));
         continue;
@@ -110,12 +112,17 @@ export class MatrixClient {
         parsed.error ?? text.slice(0, 200), retryAfter);
       const retryable = res.status === 429 || res.status >= 500;
       if (!retryable || attempt >= attempts) {
-        throw err;
+        throw this.failed(err);
       }
       const wait = retryAfter ?? this.backoffMs * 2 ** (attempt - 1);
       log.debug('retrying homeserver request', { method, path, status: res.status, wait_ms: wait });
       await sleep(wait);
     }
+  }
+
+  private failed(err: MatrixApiError): MatrixApiError {
+    this.opts.onFailure?.(err);
+    return err;
   }
 
   whoami(): Promise<{ user_id: string }> {
