@@ -334,6 +334,19 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
     await until(() => store.listInboundEvents().length === 0, 'inbound events handled');
   });
 
+  test('a transaction ID the homeserver reuses for new events (after its restart) is not taken for a retry', async () => {
+    await portal();
+    const puppet = await alicePuppet();
+    const first = [message(ROOM, ALICE, { msgtype: 'm.text', body: 'before restart' })];
+    expect(bridge.acceptTransaction('1', first)).toBe(true);
+    bridge.afterTransaction();
+    expect(bridge.acceptTransaction('1', first)).toBe(false);
+    expect(bridge.acceptTransaction('1', [message(ROOM, ALICE, { msgtype: 'm.text', body: 'after restart' })])).toBe(true);
+    bridge.afterTransaction();
+    await puppet.waitFor((l) => l.raw.includes('after restart'));
+    expect(puppet.linesOf('PRIVMSG').map((l) => l.params[1])).toEqual(['before restart', 'after restart']);
+  });
+
   test('leaving the last bridged room parts the channel and quits the puppet', async () => {
     await portal();
     const puppet = await alicePuppet();

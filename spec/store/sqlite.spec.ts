@@ -194,6 +194,14 @@ describe('SqliteStore in memory', () => {
       ]);
     });
 
+    test('the same transaction ID with other events (a restarted homeserver) is a new transaction', () => {
+      expect(store.acceptTransaction('1', [ev('!r:hs', { n: 1 })], 'digest-a')).toBe(true);
+      expect(store.acceptTransaction('1', [ev('!r:hs', { n: 1 })], 'digest-a')).toBe(false);
+      expect(store.acceptTransaction('1', [ev('!r:hs', { n: 2 })], 'digest-b')).toBe(true);
+      expect(store.acceptTransaction('1', [ev('!r:hs', { n: 2 })], 'digest-b')).toBe(false);
+      expect(store.listInboundEvents().map((e) => e.event)).toEqual([{ n: 1 }, { n: 2 }]);
+    });
+
     test('an empty transaction is accepted once and stores nothing', () => {
       expect(store.acceptTransaction('empty', [])).toBe(true);
       expect(store.acceptTransaction('empty', [])).toBe(false);

@@ -2,6 +2,7 @@
  * The bridge core's entry point: receives stored Matrix events and routes them per room, in
  * order; answers the homeserver's queries; starts and stops the networks.
  */
+import { createHash } from 'node:crypto';
 import type { Config } from '../config';
 import type { RoomId } from '../ids';
 import { getLogger } from '../log';
@@ -93,7 +94,13 @@ export class Bridge implements AppserviceHandlers {
       roomId: typeof (e as { room_id?: unknown })?.room_id === 'string' ? (e as { room_id: string }).room_id : null,
       json: JSON.stringify(e),
     }));
-    return this.ctx.store.acceptTransaction(txnId, rows);
+    // Retries carry the same events; what identifies them is their event IDs (or, for events
+    // without one, their content).
+    const digest = createHash('sha256')
+      .update(events.map((e, i) => (typeof (e as { event_id?: unknown })?.event_id === 'string'
+        ? (e as { event_id: string }).event_id : rows[i]?.json ?? '')).join('\n'))
+      .digest('base64');
+    return this.ctx.store.acceptTransaction(txnId, rows, digest);
   }
 
   afterTransaction(): void {

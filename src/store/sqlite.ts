@@ -85,7 +85,10 @@ export class SqliteStore implements Store {
            updated_at = excluded.updated_at`),
       ghostByUser: db.prepare('SELECT * FROM ghosts WHERE network = ? AND user_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1'),
       removeGhostNick: db.prepare('DELETE FROM ghosts WHERE network = ? AND nick_folded = ?'),
-      insertTxn: db.prepare('INSERT OR IGNORE INTO processed_txns (txn_id, received_at) VALUES (?, ?)'),
+      txnDigest: db.prepare('SELECT digest FROM processed_txns WHERE txn_id = ?'),
+      upsertTxn: db.prepare(
+        `INSERT INTO processed_txns (txn_id, received_at, digest) VALUES (?, ?, ?)
+         ON CONFLICT (txn_id) DO UPDATE SET received_at = excluded.received_at, digest = excluded.digest`),
       insertEvent: db.prepare(
         'INSERT INTO inbound_events (txn_id, room_id, event_json, received_at) VALUES (?, ?, ?, ?)'),
       listEvents: db.prepare('SELECT seq, txn_id, room_id, event_json FROM inbound_events WHERE seq > ? ORDER BY seq'),
@@ -178,12 +181,14 @@ export class SqliteStore implements Store {
     this.stmt.removeGhostNick.run(network, nickFolded);
   }
 
-  acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>): boolean {
+  acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>, digest = ''): boolean {
     return this.db.transaction(() => {
       const now = Date.now();
-      if (this.stmt.insertTxn.run(txnId, now).changes === 0) {
+      const seen = this.stmt.txnDigest.get(txnId) as { digest: string } | undefined;
+      if (seen && seen.digest === digest) {
         return false;
       }
+      this.stmt.upsertTxn.run(txnId, now, digest);
       for (const e of events) {
         this.stmt.insertEvent.run(txnId, e.roomId, e.json, now);
       }

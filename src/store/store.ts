@@ -78,8 +78,10 @@ export interface Store {
 
   // Transactions: accepted atomically with their events, so a 200 means "stored".
   /** Stores the transaction ID and its events in one SQLite transaction. Returns false (and
-   *  stores nothing) when the ID was accepted before. */
-  acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>): boolean;
+   *  stores nothing) when the same ID with the same `digest` (of its events) was accepted
+   *  before: a retry. The same ID with other events is a new transaction (the homeserver
+   *  restarted its numbering) and is accepted. */
+  acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>, digest?: string): boolean;
   /** Stored events in arrival order, those after sequence number `afterSeq` only. */
   listInboundEvents(afterSeq?: number): InboundEvent[];
   deleteInboundEvent(seq: number): void;
