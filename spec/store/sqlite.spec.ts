@@ -202,6 +202,16 @@ describe('SqliteStore in memory', () => {
       expect(store.listInboundEvents().map((e) => e.event)).toEqual([{ n: 1 }, { n: 2 }]);
     });
 
+    test('events marked as written to IRC are forgotten at the next start, unmarked ones kept', () => {
+      store.acceptTransaction('w', [ev('!r:hs', { n: 1 }), ev('!r:hs', { n: 2 }), ev('!r:hs', { n: 3 })]);
+      const [a, b] = store.listInboundEvents();
+      store.markInboundWritten(a?.seq as number, true);
+      store.markInboundWritten(b?.seq as number, true);
+      store.markInboundWritten(b?.seq as number, false);
+      expect(store.deleteWrittenInbound()).toBe(1);
+      expect(store.listInboundEvents().map((e) => e.event)).toEqual([{ n: 2 }, { n: 3 }]);
+    });
+
     test('an empty transaction is accepted once and stores nothing', () => {
       expect(store.acceptTransaction('empty', [])).toBe(true);
       expect(store.acceptTransaction('empty', [])).toBe(false);

@@ -64,6 +64,10 @@ export class Bridge implements AppserviceHandlers {
 
   async start(): Promise<void> {
     this.ctx.store.pruneTransactions(TXN_RETENTION_MS);
+    const written = this.ctx.store.deleteWrittenInbound();
+    if (written > 0) {
+      log.info('messages written to IRC before the last stop are not sent again', { count: written });
+    }
     this.outbox.start();
     for (const net of this.networks.values()) {
       net.start();
@@ -188,7 +192,7 @@ export class Bridge implements AppserviceHandlers {
       this.ctx.metrics.inboundBacklog.inc();
       void this.queue.push(orderingKey(ev.event, ev.roomId), async () => {
         try {
-          await this.handleMatrixEvent(ev.event);
+          await this.handleMatrixEvent(ev.event, ev.seq);
         } catch (err) {
           if (!this.started) {
             return; // interrupted by the stop: kept in the store for the next start
@@ -202,7 +206,7 @@ export class Bridge implements AppserviceHandlers {
     }
   }
 
-  private async handleMatrixEvent(raw: unknown): Promise<void> {
+  private async handleMatrixEvent(raw: unknown, seq?: number): Promise<void> {
     const parsed = parseMatrixEvent(raw);
     if (!parsed.ok) {
       log.warn('malformed Matrix event skipped', { reason: parsed.reason });
@@ -223,7 +227,7 @@ export class Bridge implements AppserviceHandlers {
     }
     switch (e.kind) {
       case 'message':
-        await this.matrixToIrc.handleMatrixMessage(net, mapping.channel, mapping.key, e);
+        await this.matrixToIrc.handleMatrixMessage(net, mapping.channel, mapping.key, e, seq);
         break;
       case 'member':
         if (!this.isGhost(e.stateKey) && e.stateKey !== this.ctx.botUserId) {

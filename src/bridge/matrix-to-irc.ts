@@ -55,7 +55,8 @@ export class MatrixToIrc {
    * While the puppet connects or reconnects, the message waits, and so do the sender's later
    * events (they are ordered per user).
    */
-  async handleMatrixMessage(net: NetworkBridge, channel: string, key: string | null, e: MessageEvent): Promise<void> {
+  async handleMatrixMessage(net: NetworkBridge, channel: string, key: string | null, e: MessageEvent,
+    inboundSeq?: number): Promise<void> {
     const roomId = e.roomId as RoomId;
     const userId = e.sender as UserId;
     const deadline = Date.now() + net.cfg.message_timeout_ms;
@@ -91,7 +92,15 @@ export class MatrixToIrc {
         }
       }
       const rest = lines.slice(sent).map((l) => [channel, action ? `\x01ACTION ${l}\x01` : l]);
-      sent += await conn.sendAll(command, rest);
+      const before = sent;
+      sent += await conn.sendAll(command, rest, () => {
+        if (inboundSeq !== undefined) {
+          this.ctx.store.markInboundWritten(inboundSeq, true);
+        }
+      });
+      if (sent === before && inboundSeq !== undefined) {
+        this.ctx.store.markInboundWritten(inboundSeq, false); // written into a dying connection
+      }
       if (sent === lines.length) {
         this.ctx.metrics.message('matrix_to_irc', 'sent');
         return;

@@ -217,8 +217,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
    * client's lines in order), 0 if the connection is lost first or is not registered, or when
    * the queue has no room for all of them. A line written into a socket that is already dying
    * is therefore never counted as sent, and the caller can send the message again.
+   * `onWritten` is called once all the lines are in the socket, before the PONG.
    */
-  sendAll(command: string, paramsList: ReadonlyArray<readonly string[]>): Promise<number> {
+  sendAll(command: string, paramsList: ReadonlyArray<readonly string[]>, onWritten?: () => void): Promise<number> {
     const lines = paramsList.map((p) => buildLine(command, p));
     if (this._state !== 'registered' || !this.queue.hasRoom(lines.length + 1)) {
       return Promise.resolve(0);
@@ -240,7 +241,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         this.queue.push(line);
       }
       this.queue.push(buildLine('PING', [token]), (written) => {
-        if (!written) {
+        if (written) {
+          onWritten?.(); // every line is in the socket now
+        } else {
           finish(false);
         }
       });

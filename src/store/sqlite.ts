@@ -93,6 +93,8 @@ export class SqliteStore implements Store {
         'INSERT INTO inbound_events (txn_id, room_id, event_json, received_at) VALUES (?, ?, ?, ?)'),
       listEvents: db.prepare('SELECT seq, txn_id, room_id, event_json FROM inbound_events WHERE seq > ? ORDER BY seq'),
       deleteEvent: db.prepare('DELETE FROM inbound_events WHERE seq = ?'),
+      markWritten: db.prepare('UPDATE inbound_events SET written_at = ? WHERE seq = ?'),
+      deleteWritten: db.prepare('DELETE FROM inbound_events WHERE written_at IS NOT NULL'),
       enqueueOutbox: db.prepare('INSERT INTO matrix_outbox (network, room_id, item_json, created_at) VALUES (?, ?, ?, ?)'),
       listOutbox: db.prepare('SELECT * FROM matrix_outbox WHERE room_id = ? ORDER BY seq LIMIT ?'),
       outboxRooms: db.prepare('SELECT DISTINCT room_id FROM matrix_outbox'),
@@ -226,6 +228,14 @@ export class SqliteStore implements Store {
 
   countOutbox(): number {
     return (this.stmt.countOutbox.get() as { n: number }).n;
+  }
+
+  markInboundWritten(seq: number, written: boolean): void {
+    this.stmt.markWritten.run(written ? Date.now() : null, seq);
+  }
+
+  deleteWrittenInbound(): number {
+    return this.stmt.deleteWritten.run().changes;
   }
 
   pruneTransactions(olderThanMs: number): number {

@@ -85,6 +85,10 @@ export interface Store {
   /** Stored events in arrival order, those after sequence number `afterSeq` only. */
   listInboundEvents(afterSeq?: number): InboundEvent[];
   deleteInboundEvent(seq: number): void;
+  /** Records (or clears) that an event's IRC lines were all written to a socket. */
+  markInboundWritten(seq: number, written: boolean): void;
+  /** Forgets events whose lines were written before a crash; returns how many. */
+  deleteWrittenInbound(): number;
   /** Forgets transaction IDs older than `olderThanMs` (the homeserver retries within minutes). */
   pruneTransactions(olderThanMs: number): number;
 
