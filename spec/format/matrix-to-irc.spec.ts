@@ -208,13 +208,23 @@ describe('matrixToIrc properties', () => {
   );
   const html = fc.array(htmlPiece, { maxLength: 40 }).map((parts) => parts.join(''));
 
+  test.each([
+    { body: '  ', html: '' },
+    { body: ' ', html: '\n' },
+    { body: ' ', html: '<b>' },
+    { body: '  ', html: '&#x1;' },
+  ])('a message of only white space gives nothing to send ($body, $html)', ({ body, html: h }) => {
+    expect(matrixToIrc(body, h, resolvers)).toBe('');
+  });
+
   test('never throws and never emits CR, NUL or stray controls, for any HTML', () => {
     fc.assert(
       // Plain bodies keep their blank lines (the splitter drops them); HTML output never has any.
       fc.property(nastyText(40).map((b) => b.replace(/[\r\n]/g, '')), html, (body, h) => {
         const out = matrixToIrc(body, h, resolvers);
         allowed(out);
-        if (out !== '') for (const line of out.split('\n')) expect(line.trim()).not.toBe('');
+        // An empty formatted_body means "no HTML": the plain body (blank or not) is used as it is.
+        if (h !== '' && out !== '') for (const line of out.split('\n')) expect(line.trim()).not.toBe('');
       }),
       { numRuns: 500 },
     );

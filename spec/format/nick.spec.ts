@@ -128,6 +128,16 @@ describe('nextNickCandidate', () => {
     }
   });
 
+  test.each([
+    { nick: 'aalice1201[m]', attempt: 1, nickLen: 13 },
+    { nick: 'bob9[m]', attempt: 9, nickLen: 7 },
+  ])('a candidate never gives back the refused nick itself ($nick, attempt $attempt)', ({ nick, attempt, nickLen }) => {
+    const next = nextNickCandidate(nick, attempt, nickLen, '[m]');
+    expect(next).not.toBe(nick);
+    expect(next.length).toBeLessThanOrEqual(nickLen);
+    expect(next).toMatch(VALID_NICK);
+  });
+
   test('property: candidates of a rendered nick stay valid', () => {
     fc.assert(
       fc.property(nastyText(30), fc.integer({ min: 1, max: 100000 }), fc.integer({ min: 9, max: 40 }), (display, attempt, nickLen) => {

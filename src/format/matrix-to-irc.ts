@@ -270,7 +270,12 @@ export function matrixToIrc(body: string, html: string | null | undefined, opts:
     const text = lines.finish().join('\n');
     // An event whose HTML shows nothing (only a reply quote, say) still has its plain body.
     if (text !== '') return text.replace(/[\r\0]/g, '');
-    return plainToIrc(stripReplyFallback(body ?? ''));
+    return blankToEmpty(plainToIrc(stripReplyFallback(body ?? '')));
   }
-  return plainToIrc(body ?? '');
+  return blankToEmpty(plainToIrc(body ?? ''));
+}
+
+/** A message of nothing but white space has nothing to send. */
+function blankToEmpty(text: string): string {
+  return text.trim() === '' ? '' : text;
 }

@@ -123,14 +123,28 @@ function collisionTag(attempt: number): string {
  */
 export function nextNickCandidate(nick: string, attempt: number, nickLen: number, suffix?: string): string {
   const max = Math.max(1, Math.floor(nickLen) || 1);
-  const tag = collisionTag(Math.max(1, Math.floor(attempt) || 1));
+  attempt = Math.max(1, Math.floor(attempt) || 1);
+  const tag = collisionTag(attempt);
   let base = nick;
   let tail = '';
   if (suffix && nick.length > suffix.length && nick.endsWith(suffix)) {
     base = nick.slice(0, -suffix.length);
     tail = suffix;
   }
-  if (tag.length + tail.length >= max) tail = '';
+  // A base that already ends in the tag's characters could give back the refused nick itself:
+  // then another tag is used (a few tries always suffice; the last resort is the bare tag).
+  for (let k = 0; k < 5; k++) {
+    const t = k === 0 ? tag : collisionTag(attempt + k * 1_000_003);
+    const candidate = withTag(base, t, tail, max);
+    if (candidate !== nick) {
+      return candidate;
+    }
+  }
+  return withTag('', `_${tag}`, '', max);
+}
+
+function withTag(base: string, tag: string, suffix: string, max: number): string {
+  const tail = tag.length + suffix.length >= max ? '' : suffix;
   const room = Math.max(0, max - tag.length - tail.length);
   let head = base.slice(0, room);
   if (!VALID_FIRST.test(head + tag)) head = `_${base}`.slice(0, room);
