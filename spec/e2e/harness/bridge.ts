@@ -71,6 +71,11 @@ export interface BridgeHandle {
   pid(): number | undefined;
   /** SIGTERM, bounded wait, then SIGKILL. */
   stop(): Promise<void>;
+  /**
+   * Sends one signal (default SIGKILL) to the bridge process by its PID and waits
+   * (bounded, 10 s) for it to exit. Start it again with spawnBridge().
+   */
+  kill(signal?: NodeJS.Signals): Promise<void>;
   restart(): Promise<void>;
   tail(lines?: number): string;
 }
@@ -166,6 +171,31 @@ export async function startBridge(opts: BridgeOptions): Promise<BridgeHandle> {
     await proc?.stop(10_000);
   };
 
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const current = proc;
+    if (current === undefined || !current.isRunning()) throw new Error('the bridge is not running');
+    try {
+      process.kill(current.pid, signal);
+    } catch {
+      // exited meanwhile
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const exited = await Promise.race([
+      current.exited.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => {
+          resolve(false);
+        }, 10_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!exited) {
+      await current.stop(1000);
+      throw new Error(`the bridge (pid ${current.pid}) did not exit within 10 s of ${signal}`);
+    }
+    fs.appendFileSync(logPath, `\n===== e2e harness: bridge pid ${current.pid} ended by ${signal} at ${new Date().toISOString()} =====\n`);
+  };
+
   return {
     configPath,
     registrationPath,
@@ -179,6 +209,7 @@ export async function startBridge(opts: BridgeOptions): Promise<BridgeHandle> {
     isRunning: () => proc?.isRunning() ?? false,
     pid: () => proc?.pid,
     stop,
+    kill,
     restart: async () => {
       await stop();
       await spawnBridge();

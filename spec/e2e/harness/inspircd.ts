@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { IrcTestClient } from './irc-client';
 import { freePort, portAccepts } from './ports';
-import { PollAbort, pollUntil, spawnLogged, type ManagedProcess } from './proc';
+import { PollAbort, pollUntil, spawnLogged, tailFile, type ManagedProcess } from './proc';
 
 export const INSPIRCD_BINARY = process.env.INSPIRCD_BINARY ?? '/usr/sbin/inspircd';
 
@@ -33,13 +33,29 @@ export const INSPIRCD_MODULES = [
   'deaf',
 ];
 
+export interface InspircdStartOptions {
+  /**
+   * After the port accepts, also wait until a probe client completes registration
+   * (default true). Without it start() returns as soon as the port accepts, so a test
+   * client can be the first to connect to a freshly restarted server.
+   */
+  probe?: boolean;
+}
+
 export interface InspircdHandle {
   port: number;
   serverName: string;
-  pid: number;
+  /** The PID of the current (or last) InspIRCd process. */
+  readonly pid: number;
   logPath: string;
   configPath: string;
+  isRunning(): boolean;
+  /** SIGTERM, bounded wait, then SIGKILL. */
   stop(): Promise<void>;
+  /** Starts InspIRCd again with the same config on the same port (it must be stopped). */
+  start(opts?: InspircdStartOptions): Promise<void>;
+  /** stop() then start(). */
+  restart(opts?: InspircdStartOptions): Promise<void>;
   tail(lines?: number): string;
 }
 
@@ -98,42 +114,68 @@ export async function startInspircd(dir: string, opts: InspircdOptions = {}): Pr
   fs.writeFileSync(path.join(dir, 'inspircd.motd'), 'matrix-irc-bridge e2e test server\n');
   fs.writeFileSync(configPath, inspircdConfig(dir, port, opts));
   const logPath = path.join(dir, 'inspircd.out');
-  const proc: ManagedProcess = spawnLogged({
-    name: 'inspircd',
-    command: INSPIRCD_BINARY,
-    args: ['--config', configPath, '--nofork', '--runasroot'],
-    logPath,
-    cwd: dir,
-  });
-  const fail = async (reason: string): Promise<never> => {
-    await proc.stop(3000);
-    const fileLog = path.join(dir, 'inspircd.log');
-    throw new Error(
-      `InspIRCd did not start (${reason}).\n--- ${logPath}\n${proc.tail(40)}\n--- ${fileLog}\n` +
-        (fs.existsSync(fileLog) ? fs.readFileSync(fileLog, 'utf8').split('\n').slice(-40).join('\n') : '(none)'),
-    );
+  let proc: ManagedProcess | undefined;
+
+  const launch = async (startOpts: InspircdStartOptions = {}): Promise<ManagedProcess> => {
+    const started: ManagedProcess = spawnLogged({
+      name: 'inspircd',
+      command: INSPIRCD_BINARY,
+      args: ['--config', configPath, '--nofork', '--runasroot'],
+      logPath,
+      cwd: dir,
+    });
+    const fail = async (reason: string): Promise<never> => {
+      await started.stop(3000);
+      const fileLog = path.join(dir, 'inspircd.log');
+      throw new Error(
+        `InspIRCd did not start (${reason}).\n--- ${logPath}\n${started.tail(40)}\n--- ${fileLog}\n` +
+          (fs.existsSync(fileLog) ? fs.readFileSync(fileLog, 'utf8').split('\n').slice(-40).join('\n') : '(none)'),
+      );
+    };
+    try {
+      await pollUntil(
+        `InspIRCd on 127.0.0.1:${port}`,
+        async () => {
+          if (!started.isRunning()) throw new PollAbort(`InspIRCd exited (${String(await started.exited)})`);
+          return (await portAccepts(port, 500)) ? true : undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 50 },
+      );
+      if (startOpts.probe ?? true) {
+        const probe = await IrcTestClient.connect({ port, nick: `probe${process.pid % 10000}`, timeoutMs: 10_000 });
+        await probe.quit('ready check');
+      }
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+    return started;
   };
-  try {
-    await pollUntil(
-      `InspIRCd on 127.0.0.1:${port}`,
-      async () => {
-        if (!proc.isRunning()) throw new PollAbort(`InspIRCd exited (${String(await proc.exited)})`);
-        return (await portAccepts(port, 500)) ? true : undefined;
-      },
-      { timeoutMs: 15_000, intervalMs: 50 },
-    );
-    const probe = await IrcTestClient.connect({ port, nick: `probe${process.pid % 10000}`, timeoutMs: 10_000 });
-    await probe.quit('ready check');
-  } catch (err) {
-    return fail((err as Error).message);
-  }
+
+  proc = await launch();
+
+  const stop = async (): Promise<void> => {
+    await proc?.stop(5000);
+  };
+  const start = async (startOpts?: InspircdStartOptions): Promise<void> => {
+    if (proc?.isRunning()) throw new Error('InspIRCd is already running');
+    proc = await launch(startOpts);
+  };
+
   return {
     port,
     serverName: 'irc.e2e.test',
-    pid: proc.pid,
+    get pid(): number {
+      return proc?.pid ?? -1;
+    },
     logPath,
     configPath,
-    stop: () => proc.stop(5000),
-    tail: (lines) => proc.tail(lines),
+    isRunning: () => proc?.isRunning() ?? false,
+    stop,
+    start,
+    restart: async (startOpts) => {
+      await stop();
+      await start(startOpts);
+    },
+    tail: (lines) => tailFile(logPath, lines),
   };
 }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from './ports';
-import { PollAbort, pollUntil, spawnLogged, type ManagedProcess } from './proc';
+import { PollAbort, pollUntil, spawnLogged, tailFile, type ManagedProcess } from './proc';
 
 /**
  * The Python of the Synapse venv: $SYNAPSE_VENV, else the cache path that
@@ -53,9 +53,17 @@ export interface SynapseHandle {
   url: string;
   port: number;
   serverName: 'localhost';
-  pid: number;
+  /** The PID of the current (or last) Synapse process. */
+  readonly pid: number;
   logPath: string;
+  isRunning(): boolean;
+  /** SIGTERM, bounded wait (15 s), then SIGKILL. */
   stop(): Promise<void>;
+  /**
+   * Starts Synapse again after stop(): same config, port, database, signing key and
+   * media store; waits (bounded) until the client API answers.
+   */
+  start(): Promise<void>;
   tail(lines?: number): string;
   registerUser(localpart: string, password?: string): Promise<RegisteredUser>;
 }
@@ -158,30 +166,36 @@ export async function startSynapse(dir: string, opts: SynapseOptions): Promise<S
   fs.writeFileSync(path.join(dir, 'log.config'), LOG_CONFIG);
   fs.writeFileSync(configPath, JSON.stringify(synapseConfig(dir, port, opts.registrationPath), null, 2));
   const logPath = path.join(dir, 'synapse.log');
-  const proc: ManagedProcess = spawnLogged({
-    name: 'synapse',
-    command: python,
-    args: ['-m', 'synapse.app.homeserver', '--config-path', configPath],
-    logPath,
-    cwd: dir,
-    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
-  });
   const url = `http://127.0.0.1:${port}`;
-  try {
-    await pollUntil(
-      `Synapse at ${url}/_matrix/client/versions`,
-      async () => {
-        if (!proc.isRunning()) throw new PollAbort(`Synapse exited (${String(await proc.exited)})`);
-        const res = await fetch(`${url}/_matrix/client/versions`, { signal: AbortSignal.timeout(2000) });
-        await res.arrayBuffer();
-        return res.ok ? true : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 250 },
-    );
-  } catch (err) {
-    await proc.stop(5000);
-    throw new Error(`Synapse did not start: ${(err as Error).message}\n--- ${logPath}\n${proc.tail(60)}`);
-  }
+
+  const launch = async (): Promise<ManagedProcess> => {
+    const started: ManagedProcess = spawnLogged({
+      name: 'synapse',
+      command: python,
+      args: ['-m', 'synapse.app.homeserver', '--config-path', configPath],
+      logPath,
+      cwd: dir,
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    try {
+      await pollUntil(
+        `Synapse at ${url}/_matrix/client/versions`,
+        async () => {
+          if (!started.isRunning()) throw new PollAbort(`Synapse exited (${String(await started.exited)})`);
+          const res = await fetch(`${url}/_matrix/client/versions`, { signal: AbortSignal.timeout(2000) });
+          await res.arrayBuffer();
+          return res.ok ? true : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+    } catch (err) {
+      await started.stop(5000);
+      throw new Error(`Synapse did not start: ${(err as Error).message}\n--- ${logPath}\n${started.tail(60)}`);
+    }
+    return started;
+  };
+
+  let proc: ManagedProcess = await launch();
 
   const registerUser = async (localpart: string, password = secret()): Promise<RegisteredUser> => {
     const body = { username: localpart, password, inhibit_login: false, auth: { type: 'm.login.dummy' } };
@@ -210,10 +224,17 @@ export async function startSynapse(dir: string, opts: SynapseOptions): Promise<S
     url,
     port,
     serverName: 'localhost',
-    pid: proc.pid,
+    get pid(): number {
+      return proc.pid;
+    },
     logPath,
+    isRunning: () => proc.isRunning(),
     stop: () => proc.stop(15_000),
-    tail: (lines) => proc.tail(lines),
+    start: async () => {
+      if (proc.isRunning()) throw new Error('Synapse is already running');
+      proc = await launch();
+    },
+    tail: (lines) => tailFile(logPath, lines),
     registerUser,
   };
 }
