@@ -89,6 +89,7 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       networks: {
         test: {
           host: '127.0.0.1', port, send_burst: 100, send_rate: 100, connect_timeout_ms: 3000, netsplit_debounce_ms: 300,
+          nick_regain_interval_ms: 1000,
           mappings: [{ channel: '#static', room_id: STATIC_ROOM }],
         },
       },
@@ -423,6 +424,22 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       const line = await again.waitForCommand('PRIVMSG');
       expect(line.params[1]).toBe('sent during the outage');
       expect(again.nick).toBe('Alice[m]');
+    });
+
+    test('a puppet that reconnects on a stand-in nick takes its own back, without telling anyone', async () => {
+      await portal();
+      const puppet = await alicePuppet();
+      const inUse = (ircd as unknown as { opts: { nicksInUse: string[] } }).opts.nicksInUse;
+      inUse.push('Alice[m]');
+      puppet.drop();
+      const again = await ircd.client(2, 5000);
+      await again.waitFor((l) => l.command === 'JOIN');
+      expect(again.nick).toBe('Alice1[m]');
+      await again.waitFor((l) => l.command === 'NICK' && l.params[0] === 'Alice[m]', 3000);
+      inUse.splice(inUse.indexOf('Alice[m]'), 1);
+      await until(() => again.nick === 'Alice[m]', 'nick regained', 4000);
+      expect(store.getPuppet(asUserId(ALICE), 'test' as never)?.nick).toBe('Alice[m]');
+      expect(sends().filter((r) => r.query.user_id === BOT)).toEqual([]);
     });
 
     test('a puppet banned by the network is not reconnected and its user is told', async () => {

@@ -165,6 +165,8 @@ export class FakeIrcClient {
       this.send(`:${this.opts.serverName} PONG ${this.opts.serverName} :${line.params[0] ?? ''}`);
     } else if (this.opts.register && !this.registered) {
       this.register(line);
+    } else if (this.registered && line.command === 'NICK') {
+      this.changeNick(line.params[0] ?? '');
     }
   }
 
@@ -204,6 +206,16 @@ export class FakeIrcClient {
     if (this.nick !== null && this.user && !this.capPending) {
       this.welcome();
     }
+  }
+
+  // NICK <nick> after registration: 433 for a nick in use, else the change is confirmed.
+  private changeNick(wanted: string): void {
+    if (this.opts.nicksInUse.includes(wanted)) {
+      this.numeric('433', `${wanted} :Nickname is already in use`);
+      return;
+    }
+    this.send(`:${this.nick ?? '*'}!user@fake.host NICK :${wanted}`);
+    this.nick = wanted;
   }
 
   private welcome(): void {

@@ -35,6 +35,8 @@ export class Puppets {
   private readonly puppets = new Map<UserId, Puppet>();
   private readonly byNick = new Map<string, UserId>();
   private inFlight = 0;
+  /** Connections waiting to get their user's nick back, with that nick. */
+  private readonly regaining = new Map<IrcConnection, string>();
   private stopped = false;
   private readonly waiting: Array<() => void> = [];
 
@@ -258,10 +260,33 @@ export class Puppets {
     for (const { name, key } of p.channels.values()) {
       conn.join(name, key);
     }
+    if (stored && this.server.fold(nick) !== this.server.fold(stored.nick)) {
+      this.regainNick(conn, stored.nick);
+    }
     return conn;
   }
 
+  /** A reconnect had to take a stand-in nick (the old connection's ghost still held the real
+   *  one): ask for the user's nick again now and then, quietly, until it is free. */
+  private regainNick(conn: IrcConnection, preferred: string): void {
+    this.regaining.set(conn, preferred);
+    const timer = setInterval(() => {
+      if (conn.state !== 'registered' || this.server.fold(conn.nick) === this.server.fold(preferred)) {
+        clearInterval(timer);
+        this.regaining.delete(conn);
+        return;
+      }
+      conn.send('NICK', [preferred]);
+    }, this.cfg.nick_regain_interval_ms);
+    timer.unref();
+  }
+
   private onConnEvent(p: Puppet, conn: IrcConnection, e: IrcEvent): void {
+    const preferred = this.regaining.get(conn);
+    if (e.type === 'refused' && preferred !== undefined && ['432', '433', '436', '437'].includes(e.code) &&
+      this.server.fold(e.target) === this.server.fold(preferred)) {
+      return; // our own regain attempt: nothing the user needs to hear
+    }
     if (e.type === 'nick' && this.server.fold(e.nick) === this.server.fold(conn.nick === e.newNick ? e.nick : conn.nick)) {
       this.byNick.delete(this.server.fold(e.nick));
       this.byNick.set(this.server.fold(e.newNick), p.userId);
