@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { buildLine, UnsafeLineError } from '../../src/irc/line';
 
 describe('buildLine', () => {
@@ -101,5 +102,31 @@ describe('buildLine', () => {
     ])('$name', ({ tags, expected }) => {
       expect(buildLine('PRIVMSG', ['#c', 'hi'], tags)).toBe(expected);
     });
+  });
+});
+
+describe('buildLine properties', () => {
+  const anyText = fc.string({ unit: fc.constantFrom('a', ' ', ':', '\r', '\n', '\0', 'é', '🎉', '\x01', ';', '\\') });
+
+  test('for any parameters and tags: either UnsafeLineError (or a parameter error), or one clean line', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('PRIVMSG', 'NOTICE', 'JOIN', 'PRIVMSG\r\nQUIT'), fc.array(anyText, { maxLength: 4 }),
+        fc.dictionary(fc.oneof(anyText, fc.constantFrom('a', '+draft/reply', 'label', 'k\r\n')), anyText, { maxKeys: 3 }),
+        (command, params, tags) => {
+          let line: string;
+          try {
+            line = buildLine(command, params, tags);
+          } catch (err) {
+            expect((err as Error).message).toMatch(/refusing to send/);
+            return;
+          }
+          // A line came out: nothing in it ends it or hides a NUL. Tag values may have held CR or
+          // LF (they are escaped); nothing else that went in did.
+          expect(line).not.toMatch(/[\r\n\0]/);
+          expect([command, ...params, ...Object.keys(tags)].some((p) => /[\r\n\0]/.test(p))).toBe(false);
+          expect(Object.values(tags).some((v) => v.includes('\0'))).toBe(false);
+        }),
+      { numRuns: 1000 },
+    );
   });
 });
