@@ -442,6 +442,29 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       expect(sends().filter((r) => r.query.user_id === BOT)).toEqual([]);
     });
 
+    test('with puppet_idle_timeout_ms, a quiet puppet quits and comes back when its user speaks', async () => {
+      await bridge.stop('reconfigure');
+      const nets = { test: { ...config.networks.test, puppet_idle_timeout_ms: 400 } } as Config['networks'];
+      bridge = new Bridge(ctx, nets);
+      await bridge.start();
+      bot = await ircd.client(1); // the new bridge's bot
+      await bot.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#static');
+      const created = bridge.queryAlias('#test_lobby:hs.test');
+      await bot.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#lobby');
+      serverJoin('#lobby', '@MatrixBridge ircbob');
+      expect(await created).toBe(true);
+      const first = ircd.clients.length;
+      push(member(ROOM, ALICE, 'join', 'Alice'));
+      const puppet = await ircd.client(first);
+      await puppet.waitFor((l) => l.command === 'JOIN');
+      const quit = await puppet.waitForCommand('QUIT', 3000);
+      expect(quit.params[0]).toBe('Idle');
+      push(message(ROOM, ALICE, { msgtype: 'm.text', body: 'back again' }));
+      const again = await ircd.client(first + 1);
+      await again.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#lobby');
+      expect((await again.waitForCommand('PRIVMSG')).params[1]).toBe('back again');
+    });
+
     test('a puppet banned by the network is not reconnected and its user is told', async () => {
       await portal();
       const puppet = await alicePuppet();

@@ -102,6 +102,7 @@ export class MatrixToIrc {
         this.ctx.store.markInboundWritten(inboundSeq, false); // written into a dying connection
       }
       if (sent === lines.length) {
+        net.puppets.touch(userId);
         this.ctx.metrics.message('matrix_to_irc', 'sent');
         return;
       }

@@ -101,6 +101,7 @@ export class NetworkBridge {
   /** Starts the bot connection; retries with backoff until it registers or stop() is called. */
   start(): void {
     this.stopped = false;
+    this.puppets.startIdleSweep();
     this.connectBot();
   }
 

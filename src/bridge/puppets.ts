@@ -25,6 +25,8 @@ export interface Puppet {
   retryTimer: NodeJS.Timeout | null;
   /** Set when the network banned this user's connection: no more attempts until restart. */
   banned: string | null;
+  /** When the user last did something through the puppet (Date.now()). */
+  lastActive: number;
 }
 
 /** What a puppet connection reports upward; the network decides what it means for Matrix. */
@@ -35,6 +37,7 @@ export class Puppets {
   private readonly puppets = new Map<UserId, Puppet>();
   private readonly byNick = new Map<string, UserId>();
   private inFlight = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
   /** Connections waiting to get their user's nick back, with that nick. */
   private readonly regaining = new Map<IrcConnection, string>();
   private stopped = false;
@@ -79,7 +82,8 @@ export class Puppets {
   async connection(userId: UserId, displayName: string | null): Promise<IrcConnection> {
     let p = this.puppets.get(userId);
     if (!p) {
-      p = { userId, displayName, conn: null, connecting: null, channels: new Map(), retryMs: 1000, retryTimer: null, banned: null };
+      p = { userId, displayName, conn: null, connecting: null, channels: new Map(), retryMs: 1000, retryTimer: null, banned: null,
+        lastActive: Date.now() };
       this.puppets.set(userId, p);
     }
     if (displayName !== null) {
@@ -102,6 +106,31 @@ export class Puppets {
       });
     }
     return p.connecting;
+  }
+
+  /** The user acted through the puppet (sent a message): it is not idle. */
+  touch(userId: UserId): void {
+    const p = this.puppets.get(userId);
+    if (p) {
+      p.lastActive = Date.now();
+    }
+  }
+
+  /** Starts disconnecting puppets idle longer than puppet_idle_timeout_ms (when it is set). */
+  startIdleSweep(): void {
+    const timeout = this.cfg.puppet_idle_timeout_ms;
+    if (timeout <= 0 || this.idleTimer) {
+      return;
+    }
+    this.idleTimer = setInterval(() => {
+      const now = Date.now();
+      for (const p of this.puppets.values()) {
+        if (p.conn?.state === 'registered' && now - p.lastActive > timeout) {
+          void this.disconnect(p.userId, 'Idle');
+        }
+      }
+    }, Math.max(250, Math.min(60_000, Math.floor(timeout / 4))));
+    this.idleTimer.unref();
   }
 
   /** Puts the user's puppet in `channel` (connecting first). */
@@ -154,6 +183,10 @@ export class Puppets {
 
   async stopAll(reason: string): Promise<void> {
     this.stopped = true;
+    if (this.idleTimer) {
+      clearInterval(this.idleTimer);
+      this.idleTimer = null;
+    }
     this.waiting.splice(0).forEach((w) => w());
     await Promise.all([...this.puppets.keys()].map((u) => this.disconnect(u, reason)));
   }

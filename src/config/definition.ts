@@ -93,6 +93,9 @@ const network = obj({
   netsplit_debounce_ms: int({ min: 0, max: 3600000 }).default(60000)
     .doc('After a QUIT that looks like a netsplit, wait this long for the user to come back before their ghost leaves the room. 0 disables.')
     .risk('Long values keep ghosts of users who really left during a split.'),
+  puppet_idle_timeout_ms: int({ min: 0, max: 2592000000 }).default(0)
+    .doc('Disconnect a puppet whose Matrix user has sent nothing for this long; 0 never does. It reconnects when the user next speaks (into that room\'s channel).')
+    .risk('Non-zero values make quiet Matrix users vanish from IRC channels (IRC users see them quit).'),
   nick_regain_interval_ms: int({ min: 1000, max: 3600000 }).default(30000)
     .doc("How often a puppet that had to take a stand-in nick after a reconnect asks for the user's nick again.")
     .risk('Short values trip nick-change rate limits on some networks.'),
