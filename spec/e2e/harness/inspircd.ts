@@ -70,6 +70,9 @@ export interface InspircdOptions {
 
 const LIMIT = 5000;
 
+/** An IRC operator of the test server (loopback only), for K-lines and kills in tests. */
+export const E2E_OPER = { name: 'e2eoper', password: 'e2e-oper-pass' };
+
 export function inspircdConfig(dir: string, port: number, opts: InspircdOptions = {}): string {
   const modules = [...INSPIRCD_MODULES, ...(opts.extraModules ?? [])];
   return `# Written by the matrix-irc-bridge e2e harness. Loopback only.
@@ -96,6 +99,9 @@ export function inspircdConfig(dir: string, port: number, opts: InspircdOptions 
 <whowas groupsize="10" maxgroups="10000" maxkeep="1h">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${path.join(dir, 'inspircd.log')}">
 ${modules.map((m) => `<module name="${m}">`).join('\n')}
+<class name="BanControl" commands="KILL KLINE GLINE ZLINE" usermodes="*" chanmodes="*">
+<type name="TestOper" classes="BanControl" vhost="oper.e2e.test">
+<oper name="${E2E_OPER.name}" password="${E2E_OPER.password}" host="*@127.0.0.1" type="TestOper">
 ${opts.extraConfig ?? ''}
 `;
 }
