@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { bridgeMain, startBridge, type BridgeHandle, type BridgeOptions } from './bridge';
-import { startInspircd, type InspircdHandle } from './inspircd';
+import { startInspircd, type InspircdHandle, type InspircdOptions } from './inspircd';
 import { IrcTestClient } from './irc-client';
 import { MatrixTestClient } from './matrix-client';
 import { freePort } from './ports';
@@ -26,6 +26,8 @@ export interface E2EEnv {
 }
 
 export interface SetupOptions {
+  /** Options of the test InspIRCd (modules, extra config such as server links). */
+  ircd?: InspircdOptions;
   bridge?: Partial<Omit<BridgeOptions, 'dir' | 'homeserverUrl' | 'ircPort'>>;
   /** Use this (emptied) folder instead of a new temp dir, and keep it at teardown. */
   dir?: string;
@@ -112,7 +114,7 @@ export async function setupEnv(opts: SetupOptions = {}): Promise<E2EEnv> {
   };
 
   try {
-    ircd = await startInspircd(path.join(dir, 'inspircd'));
+    ircd = await startInspircd(path.join(dir, 'inspircd'), opts.ircd ?? {});
     stops.push({ name: 'inspircd', stop: () => ircd?.stop() ?? Promise.resolve() });
     const hsPort = await freePort();
     bridge = await startBridge({

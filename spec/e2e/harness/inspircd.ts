@@ -66,6 +66,8 @@ export interface InspircdOptions {
   /** Extra raw config text appended at the end (e.g. links for services). */
   extraConfig?: string;
   extraModules?: string[];
+  /** The server's name (default irc.e2e.test); a second, linked server needs another. */
+  serverName?: string;
 }
 
 const LIMIT = 5000;
@@ -76,7 +78,7 @@ export const E2E_OPER = { name: 'e2eoper', password: 'e2e-oper-pass' };
 export function inspircdConfig(dir: string, port: number, opts: InspircdOptions = {}): string {
   const modules = [...INSPIRCD_MODULES, ...(opts.extraModules ?? [])];
   return `# Written by the matrix-irc-bridge e2e harness. Loopback only.
-<server name="irc.e2e.test" description="matrix-irc-bridge e2e" network="E2ENet">
+<server name="${opts.serverName ?? 'irc.e2e.test'}" description="matrix-irc-bridge e2e" network="E2ENet">
 <admin name="e2e" nick="e2e" email="e2e@localhost">
 <bind address="127.0.0.1" port="${port}" type="clients">
 <connect name="loopback" allow="127.0.0.1"
@@ -169,7 +171,7 @@ export async function startInspircd(dir: string, opts: InspircdOptions = {}): Pr
 
   return {
     port,
-    serverName: 'irc.e2e.test',
+    serverName: opts.serverName ?? 'irc.e2e.test',
     get pid(): number {
       return proc?.pid ?? -1;
     },
