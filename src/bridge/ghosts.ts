@@ -99,11 +99,6 @@ export class Ghosts {
     }
   }
 
-  /** Forgets that a ghost is in a room (it left through Matrix, e.g. kicked). */
-  forgetMembership(roomId: RoomId, userId: UserId): void {
-    this.joined.delete(`${roomId}|${userId}`);
-  }
-
   /** An IRC nick change: the same ghost now answers to the new nick. Synchronous, so that
    *  everything read from IRC after the NICK maps to the right ghost; the display name follows
    *  with `ensureProfile`. */

@@ -5,7 +5,7 @@
  */
 import type { NetworkConfig } from '../config';
 import { ircToMatrix } from '../format/irc-to-matrix';
-import type { Channel, NetworkId, RoomId, UserId } from '../ids';
+import type { NetworkId, RoomId, UserId } from '../ids';
 import { IrcBannedError, IrcConnection } from '../irc/connection';
 import type { IrcEvent, IrcEventOf } from '../irc/events';
 import { getLogger } from '../log';
@@ -147,10 +147,6 @@ export class NetworkBridge {
       clearTimeout(timer);
     }
     return state;
-  }
-
-  channelState(channel: string): ChannelState | undefined {
-    return this.channels.get(this.fold(channel));
   }
 
   /** Is `nick` the bot or one of our puppets (so its lines are our own echo)? */
@@ -491,9 +487,5 @@ export class NetworkBridge {
       void this.joinChannel(m.channel, m.key).catch((err: Error) =>
         this.log.warn('bot could not join a mapped channel', { channel: m.channel, err: err.message }));
     }
-  }
-
-  asChannel(name: string): Channel {
-    return name as Channel;
   }
 }
