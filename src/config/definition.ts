@@ -76,8 +76,8 @@ const network = obj({
   send_burst: int({ min: 1, max: 100 }).default(5)
     .doc('Lines a connection may send at once before pacing starts.')
     .risk("Above the server's flood limit, connections get killed for flooding."),
-  send_rate: num({ gt: 0, max: 1000 }).default(2)
-    .doc('Lines per second a connection sends once the burst is spent.')
+  send_rate: num({ gt: 0, max: 1000 }).default(1)
+    .doc('Lines per second a connection sends once the burst is spent. The default matches the one command a second that InspIRCd, Solanum and most public networks allow unpenalised.')
     .risk("Above the server's flood limit, connections get killed for flooding."),
   connect_timeout_ms: int({ min: 1000, max: 600000 }).default(30000)
     .doc('How long a connection attempt may take before it is abandoned and retried.'),

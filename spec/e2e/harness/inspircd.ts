@@ -68,9 +68,27 @@ export interface InspircdOptions {
   extraModules?: string[];
   /** The server's name (default irc.e2e.test); a second, linked server needs another. */
   serverName?: string;
+  /**
+   * 'raised' (default): flood limits far above anything the bridge sends, so tests measure the
+   * bridge and not the server's pacing. 'stock': the flood settings of the packaged
+   * inspircd.conf (threshold 10, 8 KiB recvq and soft sendq, commandrate and fakelag at
+   * InspIRCd's defaults), with only the per-address connection limits raised.
+   */
+  floodLimits?: 'raised' | 'stock';
 }
 
 const LIMIT = 5000;
+
+const RAISED_CONNECT = `<connect name="loopback" allow="127.0.0.1"
+         maxchans="${LIMIT}" timeout="30" pingfreq="120"
+         hardsendq="16M" softsendq="1M" recvq="1M"
+         threshold="${LIMIT * 10}" commandrate="${LIMIT * 1000}" fakelag="no"`;
+// As in the inspircd.conf the Debian package installs; commandrate and fakelag are not set
+// there, so InspIRCd's defaults apply (1 command a second once the threshold is spent, and
+// lag rather than a kill until the recvq overflows).
+const STOCK_CONNECT = `<connect name="loopback" allow="127.0.0.1"
+         timeout="60" pingfreq="120"
+         hardsendq="262144" softsendq="8192" recvq="8192" threshold="10"`;
 
 /** An IRC operator of the test server (loopback only), for K-lines and kills in tests. */
 export const E2E_OPER = { name: 'e2eoper', password: 'e2e-oper-pass' };
@@ -81,10 +99,7 @@ export function inspircdConfig(dir: string, port: number, opts: InspircdOptions 
 <server name="${opts.serverName ?? 'irc.e2e.test'}" description="matrix-irc-bridge e2e" network="E2ENet">
 <admin name="e2e" nick="e2e" email="e2e@localhost">
 <bind address="127.0.0.1" port="${port}" type="clients">
-<connect name="loopback" allow="127.0.0.1"
-         maxchans="${LIMIT}" timeout="30" pingfreq="120"
-         hardsendq="16M" softsendq="1M" recvq="1M"
-         threshold="${LIMIT * 10}" commandrate="${LIMIT * 1000}" fakelag="no"
+${opts.floodLimits === 'stock' ? STOCK_CONNECT : RAISED_CONNECT}
          localmax="${LIMIT}" globalmax="${LIMIT}" limit="${LIMIT}"
          resolvehostnames="no" useident="no">
 <channels users="${LIMIT}" opers="${LIMIT}">
