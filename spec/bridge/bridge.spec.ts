@@ -443,6 +443,59 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       expect(sends().filter((r) => r.query.user_id === BOT)).toEqual([]);
     });
 
+    test('after a restart the users who spoke most recently reconnect first, one attempt at a time', async () => {
+      await bridge.stop('restart');
+      // u1 never spoke (0), the others at different times; listed in user-ID order in the store
+      const activity = [0, 3000, 1000, 5000, 2000];
+      activity.forEach((at, i) => {
+        const userId = asUserId(`@u${i + 1}:hs.test`);
+        store.savePuppet({ userId, network: 'test' as never, nick: `U${i + 1}[m]` as never, username: `u${i + 1}` });
+        store.setPuppetActivity(userId, 'test' as never, at);
+        store.addMember({ roomId: STATIC_ROOM as never, userId, displayName: `U${i + 1}` });
+      });
+      const first = ircd.clients.length;
+      bridge = new Bridge(ctx, { test: { ...config.networks.test, max_concurrent_connects: 1 } } as Config['networks']);
+      await bridge.start();
+      const puppets = (): FakeIrcClient[] => ircd.clients.slice(first).filter((c) => /^U\d\[m\]$/.test(c.nick ?? ''));
+      await until(() => puppets().length === 5 && puppets().every((c) => c.registered), 'five puppets registered');
+      expect(puppets().map((c) => c.nick)).toEqual(['U4[m]', 'U2[m]', 'U5[m]', 'U3[m]', 'U1[m]']);
+    });
+
+    test('speaking through the puppet is remembered in the store for the next start', async () => {
+      await portal();
+      const puppet = await alicePuppet();
+      expect(store.getPuppetActivity(asUserId(ALICE), 'test' as never)).toBe(0);
+      const before = Date.now();
+      push(message(ROOM, ALICE, { msgtype: 'm.text', body: 'hello' }));
+      await puppet.waitForCommand('PRIVMSG');
+      await until(() => store.getPuppetActivity(asUserId(ALICE), 'test' as never) >= before, 'activity stored');
+    });
+
+    test('a user who speaks while reconnects queue for a slot moves ahead of the quiet ones', async () => {
+      await bridge.stop('restart');
+      const slow = new FakeIrcd({ welcomeDelayMs: 300 }); // each registration holds the one slot a while
+      const port = await slow.listen();
+      try {
+        ['@q1:hs.test', '@q2:hs.test', '@q3:hs.test'].forEach((u, i) => {
+          const userId = asUserId(u);
+          store.savePuppet({ userId, network: 'test' as never, nick: `Q${i + 1}[m]` as never, username: `q${i + 1}` });
+          store.setPuppetActivity(userId, 'test' as never, 1000 * (3 - i)); // q1 most active, q3 least
+          store.addMember({ roomId: STATIC_ROOM as never, userId, displayName: `Q${i + 1}` });
+        });
+        bridge = new Bridge(ctx, { test: { ...config.networks.test, port, max_concurrent_connects: 1 } } as Config['networks']);
+        await bridge.start();
+        // q1 holds the slot, q2 and q3 wait; then q3 speaks.
+        push(message(STATIC_ROOM, '@q3:hs.test', { msgtype: 'm.text', body: 'let me in' }));
+        const puppets = (): FakeIrcClient[] => slow.clients.filter((c) => /^Q\d\[m\]$/.test(c.nick ?? ''));
+        await until(() => puppets().length === 3 && puppets().every((c) => c.registered), 'three puppets registered');
+        expect(puppets().map((c) => c.nick)).toEqual(['Q1[m]', 'Q3[m]', 'Q2[m]']);
+        expect((await (puppets()[1] as FakeIrcClient).waitForCommand('PRIVMSG')).params[1]).toBe('let me in');
+      } finally {
+        await bridge.stop('test over');
+        await slow.close();
+      }
+    });
+
     test('with puppet_idle_timeout_ms, a quiet puppet quits and comes back when its user speaks', async () => {
       await bridge.stop('reconfigure');
       const nets = { test: { ...config.networks.test, puppet_idle_timeout_ms: 400 } } as Config['networks'];

@@ -20,6 +20,8 @@ export interface FakeIrcdOptions {
   nicksErroneous?: string[];
   /** Answer registration (default true). */
   register?: boolean;
+  /** Wait this long before welcoming a client (default 0): slow registrations. */
+  welcomeDelayMs?: number;
 }
 
 export interface ReceivedLine {
@@ -49,6 +51,7 @@ export class FakeIrcClient {
   closed = false;
   private user = false;
   private capPending = false;
+  private welcoming = false;
   private buffer = '';
   private syncCounter = 0;
   private waiters: Waiter[] = [];
@@ -203,8 +206,15 @@ export class FakeIrcClient {
       default:
         break;
     }
-    if (this.nick !== null && this.user && !this.capPending) {
-      this.welcome();
+    if (this.nick !== null && this.user && !this.capPending && !this.welcoming) {
+      this.welcoming = true;
+      if (this.opts.welcomeDelayMs > 0) {
+        setTimeout(() => {
+          if (!this.closed) this.welcome();
+        }, this.opts.welcomeDelayMs);
+      } else {
+        this.welcome();
+      }
     }
   }
 
@@ -245,6 +255,7 @@ export class FakeIrcd {
       nicksInUse: opts.nicksInUse ?? [],
       nicksErroneous: opts.nicksErroneous ?? [],
       register: opts.register ?? true,
+      welcomeDelayMs: opts.welcomeDelayMs ?? 0,
     };
     this.server = net.createServer((socket) => {
       this.sockets.add(socket);

@@ -91,6 +91,19 @@ describe('SqliteStore in memory', () => {
       expect(store.getPuppet(alice, libera)).toEqual({ userId: alice, network: libera, nick: 'alice_', username: 'al' });
     });
 
+    test('activity: 0 when unknown, kept per network, and a nick change leaves it alone', () => {
+      store.setPuppetActivity(alice, libera, 1234); // no record yet: nothing to update
+      expect(store.getPuppetActivity(alice, libera)).toBe(0);
+      store.savePuppet({ userId: alice, network: libera, nick: asNick('alice'), username: 'alice' });
+      store.savePuppet({ userId: alice, network: oftc, nick: asNick('alice'), username: 'alice' });
+      expect(store.getPuppetActivity(alice, libera)).toBe(0);
+      store.setPuppetActivity(alice, libera, 5000);
+      expect(store.getPuppetActivity(alice, libera)).toBe(5000);
+      expect(store.getPuppetActivity(alice, oftc)).toBe(0);
+      store.savePuppet({ userId: alice, network: libera, nick: asNick('alice_'), username: 'alice' });
+      expect(store.getPuppetActivity(alice, libera)).toBe(5000);
+    });
+
     test('puppets are per network', () => {
       store.savePuppet({ userId: alice, network: libera, nick: asNick('alice'), username: 'alice' });
       expect(store.getPuppet(alice, oftc)).toBeNull();

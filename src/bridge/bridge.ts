@@ -4,10 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config';
-import type { RoomId } from '../ids';
+import type { RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
 import type { AppserviceHandlers } from '../matrix/appservice';
 import { parseMatrixEvent } from '../matrix/events';
+import type { MemberRecord, RoomMapping } from '../store/store';
 import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
 import { MatrixToIrc } from './matrix-to-irc';
@@ -248,14 +249,26 @@ export class Bridge implements AppserviceHandlers {
     return false;
   }
 
-  /** After a restart: Matrix users of bridged rooms get their puppets back. */
+  /** After a restart: Matrix users of bridged rooms get their puppets back, those who spoke
+   *  most recently first (connection attempts are limited per network). */
   private reconnectMembers(): void {
     for (const net of this.networks.values()) {
-      for (const m of this.ctx.store.listRoomMappings(net.id)) {
-        for (const member of this.ctx.store.listMembers(m.roomId)) {
-          void net.puppets.joinChannel(member.userId, member.displayName, m.channel, m.key).catch((err: Error) =>
-            log.warn('puppet reconnect failed', { network: net.id, user_id: member.userId, err: err.message }));
+      const wanted: Array<{ member: MemberRecord; mapping: RoomMapping; lastActive: number }> = [];
+      const activity = new Map<UserId, number>();
+      for (const mapping of this.ctx.store.listRoomMappings(net.id)) {
+        for (const member of this.ctx.store.listMembers(mapping.roomId)) {
+          let lastActive = activity.get(member.userId);
+          if (lastActive === undefined) {
+            lastActive = this.ctx.store.getPuppetActivity(member.userId, net.id);
+            activity.set(member.userId, lastActive);
+          }
+          wanted.push({ member, mapping, lastActive });
         }
+      }
+      wanted.sort((a, b) => b.lastActive - a.lastActive);
+      for (const { member, mapping } of wanted) {
+        void net.puppets.joinChannel(member.userId, member.displayName, mapping.channel, mapping.key).catch((err: Error) =>
+          log.warn('puppet reconnect failed', { network: net.id, user_id: member.userId, err: err.message }));
       }
     }
   }

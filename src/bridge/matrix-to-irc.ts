@@ -72,7 +72,9 @@ export class MatrixToIrc {
       }
       let conn: IrcConnection;
       try {
-        await net.puppets.joinChannel(userId, member?.displayName ?? null, channel as never, key);
+        const joining = net.puppets.joinChannel(userId, member?.displayName ?? null, channel as never, key);
+        net.puppets.touch(userId); // someone with a message waiting goes first among reconnects
+        await joining;
         conn = await net.puppets.connection(userId, null);
       } catch (err) {
         reason = `could not connect (${(err as Error).message})`;

@@ -25,9 +25,15 @@ export interface Puppet {
   retryTimer: NodeJS.Timeout | null;
   /** Set when the network banned this user's connection: no more attempts until restart. */
   banned: string | null;
-  /** When the user last did something through the puppet (Date.now()). */
+  /** When the user last did something through the puppet (Date.now()); decides who reconnects
+   *  first when many connections wait for a slot. */
   lastActive: number;
+  /** The lastActive value last written to the store (writes are thinned out). */
+  lastActiveSaved: number;
 }
+
+/** Activity is written to the store at most this often per puppet. */
+const ACTIVITY_SAVE_INTERVAL_MS = 60_000;
 
 /** What a puppet connection reports upward; the network decides what it means for Matrix. */
 export type PuppetEventHandler = (puppet: Puppet, event: IrcEvent) => void;
@@ -41,7 +47,8 @@ export class Puppets {
   /** Connections waiting to get their user's nick back, with that nick. */
   private readonly regaining = new Map<IrcConnection, string>();
   private stopped = false;
-  private readonly waiting: Array<() => void> = [];
+  /** Connection attempts waiting for a slot; the most recently active user goes first. */
+  private readonly waiting: Array<{ puppet: Puppet; go: () => void }> = [];
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -82,8 +89,12 @@ export class Puppets {
   async connection(userId: UserId, displayName: string | null): Promise<IrcConnection> {
     let p = this.puppets.get(userId);
     if (!p) {
+      // A user seen for the first time is active now; a known one keeps their stored activity, so
+      // after a restart the users who spoke last reconnect first.
+      const known = this.ctx.store.getPuppet(userId, this.network) !== null;
+      const lastActive = known ? this.ctx.store.getPuppetActivity(userId, this.network) : Date.now();
       p = { userId, displayName, conn: null, connecting: null, channels: new Map(), retryMs: 1000, retryTimer: null, banned: null,
-        lastActive: Date.now() };
+        lastActive, lastActiveSaved: known ? lastActive : 0 };
       this.puppets.set(userId, p);
     }
     if (displayName !== null) {
@@ -113,6 +124,11 @@ export class Puppets {
     const p = this.puppets.get(userId);
     if (p) {
       p.lastActive = Date.now();
+      // Once connected the puppet has a stored record to write to.
+      if (p.conn && p.lastActive - p.lastActiveSaved >= ACTIVITY_SAVE_INTERVAL_MS) {
+        p.lastActiveSaved = p.lastActive;
+        this.ctx.store.setPuppetActivity(userId, this.network, p.lastActive);
+      }
     }
   }
 
@@ -187,12 +203,12 @@ export class Puppets {
       clearInterval(this.idleTimer);
       this.idleTimer = null;
     }
-    this.waiting.splice(0).forEach((w) => w());
+    this.waiting.splice(0).forEach((w) => w.go());
     await Promise.all([...this.puppets.keys()].map((u) => this.disconnect(u, reason)));
   }
 
   private async connect(p: Puppet): Promise<IrcConnection> {
-    await this.acquireSlot();
+    await this.acquireSlot(p);
     if (this.stopped) {
       this.releaseSlot();
       throw new Error('the bridge is stopping');
@@ -343,20 +359,30 @@ export class Puppets {
     this.onEvent(p, e);
   }
 
-  private acquireSlot(): Promise<void> {
+  private acquireSlot(puppet: Puppet): Promise<void> {
     if (this.inFlight < this.cfg.max_concurrent_connects) {
       this.inFlight++;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.waiting.push(() => {
+    return new Promise((resolve) => this.waiting.push({ puppet, go: () => {
       this.inFlight++;
       resolve();
-    }));
+    } }));
   }
 
+  /** Frees a slot for the waiting user who was active most recently (read now, not when they
+   *  started waiting: someone who speaks while waiting moves up). */
   private releaseSlot(): void {
     this.inFlight--;
-    this.waiting.shift()?.();
+    let best = -1;
+    for (let i = 0; i < this.waiting.length; i++) {
+      if (best < 0 || (this.waiting[i]?.puppet.lastActive ?? 0) > (this.waiting[best]?.puppet.lastActive ?? 0)) {
+        best = i;
+      }
+    }
+    if (best >= 0) {
+      this.waiting.splice(best, 1)[0]?.go();
+    }
   }
 }
 

@@ -71,6 +71,8 @@ export class SqliteStore implements Store {
         `INSERT INTO puppets (user_id, network, nick, username, updated_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (user_id, network) DO UPDATE SET nick = excluded.nick, username = excluded.username,
            updated_at = excluded.updated_at`),
+      getPuppetActivity: db.prepare('SELECT last_active FROM puppets WHERE user_id = ? AND network = ?'),
+      setPuppetActivity: db.prepare('UPDATE puppets SET last_active = ? WHERE user_id = ? AND network = ?'),
       addMember: db.prepare(
         `INSERT INTO matrix_members (room_id, user_id, display_name) VALUES (?, ?, ?)
          ON CONFLICT (room_id, user_id) DO UPDATE SET display_name = excluded.display_name`),
@@ -140,6 +142,15 @@ export class SqliteStore implements Store {
 
   savePuppet(p: PuppetRecord): void {
     this.stmt.savePuppet.run(p.userId, p.network, p.nick, p.username, Date.now());
+  }
+
+  getPuppetActivity(userId: UserId, network: NetworkId): number {
+    const row = this.stmt.getPuppetActivity.get(userId, network) as { last_active: number } | undefined;
+    return row?.last_active ?? 0;
+  }
+
+  setPuppetActivity(userId: UserId, network: NetworkId, at: number): void {
+    this.stmt.setPuppetActivity.run(at, userId, network);
   }
 
   addMember(m: MemberRecord): void {

@@ -60,6 +60,10 @@ export interface Store {
   // Puppets: the nick a Matrix user keeps on a network.
   getPuppet(userId: UserId, network: NetworkId): PuppetRecord | null;
   savePuppet(p: PuppetRecord): void;
+  /** When the user last spoke through their puppet on the network (ms; 0 when unknown). */
+  getPuppetActivity(userId: UserId, network: NetworkId): number;
+  /** Records that activity; does nothing until the puppet has a record. */
+  setPuppetActivity(userId: UserId, network: NetworkId, at: number): void;
 
   // Matrix members of bridged rooms (real Matrix users only, never ghosts).
   addMember(m: MemberRecord): void;
