@@ -195,8 +195,12 @@ export async function run(args: Args): Promise<() => Promise<void>> {
   }
   const metrics = new Metrics();
   const store = new SqliteStore(config.database.path);
+  const late: { bridge?: Bridge } = {}; // the bridge, once built, for the client's failure hook
   const matrix = new MatrixClient({
-    homeserverUrl: config.homeserver.url, asToken: reg.asToken, onFailure: (err) => metrics.matrixFailure(err.status),
+    homeserverUrl: config.homeserver.url, asToken: reg.asToken, onFailure: (err) => {
+      metrics.matrixFailure(err.status);
+      late.bridge?.noteHomeserverFailure(err.status);
+    },
   });
   const ctx: BridgeContext = {
     store, matrix, metrics,
@@ -204,7 +208,8 @@ export async function run(args: Args): Promise<() => Promise<void>> {
     botUserId: asUserId(`@${reg.senderLocalpart}:${config.homeserver.domain}`),
     mediaUrl: (config.homeserver.media_url ?? config.homeserver.url).replace(/\/+$/, ''),
   };
-  const bridge = new Bridge(ctx, config.networks);
+  const bridge = new Bridge(ctx, config.networks, { catchUpMaxAgeMs: config.homeserver.catch_up_max_age_ms });
+  late.bridge = bridge;
   metrics.connectionSource = () => [...bridge.networks.values()].flatMap((net) => [
     { network: net.id, state: net.connected ? 'bot_registered' : 'bot_connecting', count: 1 },
     ...Object.entries(net.puppets.counts()).map(([state, count]) => ({ network: net.id, state: `puppet_${state}`, count })),

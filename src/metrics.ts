@@ -16,6 +16,7 @@ export class Metrics {
   readonly reconnects: Counter<'network' | 'role'>;
   readonly outboxDepth: Gauge;
   readonly outboxRetries: Counter;
+  readonly catchUpEvents: Counter;
 
   /** Set by main.ts: reports the current IRC connections when Prometheus scrapes. */
   connectionSource: (() => Array<{ network: string; state: string; count: number }>) | null = null;
@@ -62,6 +63,11 @@ export class Metrics {
     this.outboxRetries = new Counter({
       name: 'ircbridge_matrix_outbox_retries_total',
       help: 'Deliveries to the homeserver retried after a transient failure (5xx, 429, connection)',
+      registers: [registry],
+    });
+    this.catchUpEvents = new Counter({
+      name: 'ircbridge_catch_up_events_total',
+      help: 'Matrix events the homeserver never sent, found in room history by a catch-up and handled',
       registers: [registry],
     });
     this.reconnects = new Counter({

@@ -70,7 +70,7 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
   const sends = (): RecordedRequest[] => hs.requestsTo('PUT', /\/send\/m\.room\.message\//);
 
   beforeEach(async () => {
-    configureLogging({ level: 'error', sink: { write: () => undefined } });
+    configureLogging({ level: process.env.SPEC_LOG ? 'debug' : 'error', sink: { write: (l: string) => { if (process.env.SPEC_LOG) process.stderr.write(l); } } });
     hs = new FakeHomeserver();
     hs.on('POST', '/_matrix/client/v3/register', { status: 200, body: {} })
       .on('PUT', /\/profile\//, { status: 200, body: {} })
@@ -533,6 +533,87 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       await until(() => sends().find((r) => r.query.user_id === BOT && (r.body as { body: string }).body.includes('not sent')),
         'not-delivered notice');
       expect(ircd.clients).toHaveLength(2);
+    });
+  });
+
+  describe('catching up from room history', () => {
+    /** A bridge with catching up on (fast timers), its bot, and alice's puppet in #static after
+     *  one message that arrived the normal way. */
+    async function withCatchUp(): Promise<FakeIrcClient> {
+      await bridge.stop('reconfigure');
+      const next = ircd.clients.length;
+      bridge = new Bridge(ctx, config.networks, { catchUpMaxAgeMs: 600_000, catchUpDelayMs: 20, probeIntervalMs: 50 });
+      await bridge.start();
+      bot = await ircd.client(next);
+      bridge.acceptTransaction('1', [member(STATIC_ROOM, ALICE, 'join', 'Alice')]);
+      bridge.afterTransaction();
+      const puppet = await ircd.client(next + 1);
+      await puppet.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#static');
+      bridge.acceptTransaction('2', [message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'one' })]);
+      bridge.afterTransaction();
+      await puppet.waitFor((l) => l.command === 'PRIVMSG' && l.params[1] === 'one');
+      // the catch-up every start does has read the room (no history scripted yet: a 404) and is over
+      await until(() => hs.requestsTo('GET', /\/messages$/).length > 0, 'the start catch-up');
+      await bridge.catchUp.idle();
+      return puppet;
+    }
+
+    const history = (...events: unknown[]): { status: number; body: unknown } => ({
+      status: 200,
+      body: { chunk: [...events].reverse(), end: 'page-2' }, // newest first, as dir=b gives them
+    });
+    const ancient = (): unknown => ({ ...(message(STATIC_ROOM, '@someone:hs.test', { msgtype: 'm.text', body: 'ancient' }) as object),
+      origin_server_ts: Date.now() - 3_600_000 });
+    const said = (puppet: FakeIrcClient): string[] => puppet.linesOf('PRIVMSG').map((l) => l.params[1] ?? '');
+
+    test('a skipped transaction number makes the bridge read the room and deliver what it missed, once', async () => {
+      const puppet = await withCatchUp();
+      const two = message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'two' }); // in the skipped transaction 3
+      const three = message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'three' });
+      const fromIrc = { ...(message(STATIC_ROOM, '@test_ircbob:hs.test', { msgtype: 'm.text', body: 'ghost line' }) as object) };
+      hs.on('GET', /\/rooms\/[^/]+\/messages$/, history(ancient(), fromIrc, two, three));
+      bridge.acceptTransaction('4', [three]);
+      bridge.afterTransaction();
+      await until(() => said(puppet).includes('two'), 'the missed message on IRC');
+      const reads = hs.requestsTo('GET', /\/messages$/);
+      expect(reads[0]?.query).toMatchObject({ dir: 'b', user_id: BOT });
+      // the homeserver sends the skipped transaction after all: nothing twice
+      bridge.acceptTransaction('3', [two]);
+      bridge.afterTransaction();
+      await puppet.sync();
+      await new Promise((r) => setTimeout(r, 200));
+      await puppet.sync();
+      expect(said(puppet).sort()).toEqual(['one', 'three', 'two']);
+    });
+
+    test('the homeserver answering again after an outage triggers a catch-up', async () => {
+      const puppet = await withCatchUp();
+      const lost = message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'lost in the outage' });
+      hs.on('GET', /\/rooms\/[^/]+\/messages$/, history(ancient(), lost));
+      const readsBefore = hs.requestsTo('GET', /\/messages$/).length;
+      const probesBefore = hs.requestsTo('GET', '/_matrix/client/versions').length;
+      hs.override('GET', '/_matrix/client/versions', { status: 502, body: {} }, { status: 502, body: {} },
+        { status: 200, body: { versions: ['v1.11'] } });
+      await until(() => said(puppet).includes('lost in the outage'), 'the lost message on IRC');
+      const read = hs.requestsTo('GET', /\/messages$/)[readsBefore];
+      // it was the return that triggered it: down twice, then up, then the read
+      expect(hs.requestsTo('GET', '/_matrix/client/versions').filter((r) => r.at <= (read?.at ?? 0)).length - probesBefore)
+        .toBeGreaterThanOrEqual(3);
+      expect(said(puppet)).toEqual(['one', 'lost in the outage']);
+    });
+
+    test('a room the bridge has never seen an event from is not read; nothing older than the window is replayed', async () => {
+      await withCatchUp();
+      await portal(); // mapped, but no event from it accepted yet
+      const readsBefore = hs.requestsTo('GET', /\/messages$/).length;
+      hs.on('GET', /\/rooms\/[^/]+\/messages$/, history(ancient()));
+      bridge.acceptTransaction('9', []); // a jump: catch up
+      await until(() => hs.requestsTo('GET', /\/messages$/).length > readsBefore, 'a history read');
+      await bridge.catchUp.idle();
+      expect(store.getMappingByRoom(ROOM as never)).not.toBeNull();
+      const roomsRead = hs.requestsTo('GET', /\/messages$/).slice(readsBefore).map((r) => decodeURIComponent(r.path.split('/')[5] ?? ''));
+      expect([...new Set(roomsRead)]).toEqual([STATIC_ROOM]); // the portal room ROOM has no events seen
+      expect(store.listInboundEvents().map((e) => (e.event as { content?: { body?: string } }).content?.body)).not.toContain('ancient');
     });
   });
 });

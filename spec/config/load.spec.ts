@@ -199,7 +199,8 @@ describe('parseConfig accepts', () => {
 describe('parseConfig defaults', () => {
   it('fills every key of a minimal config', () => {
     expect(parseConfig(minimal())).toEqual<Config>({
-      homeserver: { url: 'https://matrix.example.org', domain: 'example.org', media_url: 'https://matrix.example.org' },
+      homeserver: { url: 'https://matrix.example.org', domain: 'example.org', media_url: 'https://matrix.example.org',
+        catch_up_max_age_ms: 600000 },
       appservice: { bind: '127.0.0.1', port: 9995 },
       database: { path: './data/bridge.db' },
       networks: {

@@ -207,6 +207,26 @@ describe('SqliteStore in memory', () => {
       ]);
     });
 
+    test('an event ID accepted before is left out of later transactions; the newest timestamp per room is kept', () => {
+      const withId = (id: string, roomId: string, ts: number): { roomId: string; json: string; eventId: string; ts: number } =>
+        ({ roomId, json: JSON.stringify({ event_id: id }), eventId: id, ts });
+      expect(store.lastSeenEventTs(asRoomId('!r:hs'))).toBeNull();
+      expect(store.acceptTransaction('a', [withId('$1', '!r:hs', 100), withId('$2', '!r:hs', 300), withId('$3', '!s:hs', 200)], 'da')).toBe(true);
+      expect(store.acceptTransaction('b', [withId('$2', '!r:hs', 300), withId('$4', '!r:hs', 250)], 'db')).toBe(true);
+      expect(store.listInboundEvents().map((e) => e.event)).toEqual(
+        [{ event_id: '$1' }, { event_id: '$2' }, { event_id: '$3' }, { event_id: '$4' }]);
+      expect(store.lastSeenEventTs(asRoomId('!r:hs'))).toBe(300);
+      expect(store.lastSeenEventTs(asRoomId('!s:hs'))).toBe(200);
+      expect(store.acceptEvents('catch-up', [withId('$4', '!r:hs', 250), withId('$5', '!r:hs', 400)])).toBe(1);
+      expect(store.lastSeenEventTs(asRoomId('!r:hs'))).toBe(400);
+      expect(store.pruneSeenEvents(60_000)).toBe(0);
+      // all are old enough now, but the newest of each room stays for the next catch-up
+      expect(store.pruneSeenEvents(-1)).toBe(3);
+      expect(store.lastSeenEventTs(asRoomId('!r:hs'))).toBe(400);
+      expect(store.lastSeenEventTs(asRoomId('!s:hs'))).toBe(200);
+      expect(store.acceptEvents('again', [withId('$1', '!r:hs', 100)])).toBe(1); // forgotten: new again
+    });
+
     test('the same transaction ID with other events (a restarted homeserver) is a new transaction', () => {
       expect(store.acceptTransaction('1', [ev('!r:hs', { n: 1 })], 'digest-a')).toBe(true);
       expect(store.acceptTransaction('1', [ev('!r:hs', { n: 1 })], 'digest-a')).toBe(false);

@@ -8,7 +8,8 @@ import type { RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
 import type { AppserviceHandlers } from '../matrix/appservice';
 import { parseMatrixEvent } from '../matrix/events';
-import type { MemberRecord, RoomMapping } from '../store/store';
+import type { InboundEventInput, MemberRecord, RoomMapping } from '../store/store';
+import { CatchUp } from './catch-up';
 import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
 import { MatrixToIrc } from './matrix-to-irc';
@@ -17,6 +18,17 @@ import { Portals } from './portals';
 import { KeyedQueue } from './room-queue';
 
 const log = getLogger('bridge');
+
+/** A stored row for an event from a transaction or from room history. */
+function inboundRow(e: unknown): InboundEventInput {
+  const ev = e as { room_id?: unknown; event_id?: unknown; origin_server_ts?: unknown };
+  return {
+    roomId: typeof ev?.room_id === 'string' ? ev.room_id : null,
+    json: JSON.stringify(e),
+    eventId: typeof ev?.event_id === 'string' ? ev.event_id : undefined,
+    ts: typeof ev?.origin_server_ts === 'number' ? ev.origin_server_ts : undefined,
+  };
+}
 
 /**
  * Events of one Matrix user (their messages, their membership) are handled in order, each
@@ -34,6 +46,21 @@ function orderingKey(raw: unknown, roomId: string | null): string {
   return `r:${roomId ?? '-'}`;
 }
 const TXN_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/** How long accepted event IDs are remembered (a catch-up needs only its own window). */
+const SEEN_RETENTION_MS = 24 * 3600 * 1000;
+/** How often the homeserver is asked whether it is up, to notice the end of an outage. */
+const PROBE_INTERVAL_MS = 15_000;
+/** A catch-up waits this long after a trigger, so what the homeserver re-sends comes first. */
+const CATCH_UP_DELAY_MS = 3000;
+
+export interface BridgeOptions {
+  /** homeserver.catch_up_max_age_ms; 0 (the default here) turns catching up off. */
+  catchUpMaxAgeMs?: number;
+  /** How often to probe the homeserver (ms); for tests. */
+  probeIntervalMs?: number;
+  /** Delay between a trigger and the catch-up (ms); for tests. */
+  catchUpDelayMs?: number;
+}
 
 export class Bridge implements AppserviceHandlers {
   readonly networks = new Map<string, NetworkBridge>();
@@ -44,8 +71,13 @@ export class Bridge implements AppserviceHandlers {
   /** Highest inbound sequence number already handed to a room queue. */
   private dispatchedSeq = 0;
   private started = false;
+  readonly catchUp: CatchUp;
+  /** The last numeric transaction ID accepted, to notice skipped or restarted numbering. */
+  private lastTxnNumber: number | null = null;
+  private homeserverDown = false;
+  private probeTimer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly ctx: BridgeContext, networks: Config['networks']) {
+  constructor(private readonly ctx: BridgeContext, networks: Config['networks'], private readonly opts: BridgeOptions = {}) {
     const notify = (roomId: RoomId, text: string): Promise<void> => this.notifyRoom(roomId, text);
     const maxDelay = Math.max(...Object.values(networks).map((n) => n.reconnect_max_delay_ms));
     this.outbox = new MatrixOutbox(ctx, (network, roomId, item) => {
@@ -61,6 +93,27 @@ export class Bridge implements AppserviceHandlers {
     this.portals = new Portals(ctx, this.networks);
     this.matrixToIrc = new MatrixToIrc(ctx, notify);
     this.queue = new KeyedQueue((key, err) => log.error('Matrix event handling failed', { key, err }));
+    this.catchUp = new CatchUp(ctx, {
+      maxAgeMs: opts.catchUpMaxAgeMs ?? 0,
+      rooms: () => [...this.networks.values()].flatMap((n) => ctx.store.listRoomMappings(n.id).map((m) => m.roomId)),
+      isOurs: (u) => u === ctx.botUserId || this.isGhost(u),
+      accept: (label, events) => {
+        const stored = ctx.store.acceptEvents(label, events.map((e) => inboundRow(e)));
+        if (stored > 0) {
+          this.dispatchInbound();
+        }
+        return stored;
+      },
+    });
+  }
+
+  /** A client-server call failed for good: a connection failure or 5xx means an outage, whose
+   *  end is then watched for (it triggers a catch-up). */
+  noteHomeserverFailure(status: number): void {
+    if ((status === 0 || status >= 500) && !this.homeserverDown) {
+      this.homeserverDown = true;
+      log.warn('the homeserver is failing; watching for its return', { status });
+    }
   }
 
   async start(): Promise<void> {
@@ -80,11 +133,50 @@ export class Bridge implements AppserviceHandlers {
     this.started = true;
     this.reconnectMembers();
     this.dispatchInbound();
+    if (this.catchUp.enabled) {
+      this.ctx.store.pruneSeenEvents(Math.max(SEEN_RETENTION_MS, 2 * (this.opts.catchUpMaxAgeMs ?? 0)));
+      this.catchUp.request('bridge start', this.opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS);
+      this.startProbe();
+    }
+  }
+
+  /** Asks the homeserver now and then whether it is up; its return after an outage triggers a
+   *  catch-up, since it may have lost events it had not yet sent. */
+  private startProbe(): void {
+    let probing = false;
+    this.probeTimer = setInterval(() => {
+      if (probing) {
+        return;
+      }
+      probing = true;
+      this.ctx.matrix.versions().then(() => true, (err: unknown) => {
+        const status = (err as { status?: number }).status ?? 0;
+        return status !== 0 && status < 500; // any answer but a 5xx means it is up
+      }).then((up) => {
+        probing = false;
+        if (!up) {
+          this.noteHomeserverFailure(0);
+        } else if (this.homeserverDown) {
+          this.homeserverDown = false;
+          log.info('the homeserver answers again');
+          this.catchUp.request('homeserver back', this.opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS);
+        }
+      }, () => {
+        probing = false;
+      });
+    }, this.opts.probeIntervalMs ?? PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
   }
 
   /** Quits every connection (with each network's quit_message unless `reason` is given). */
   async stop(reason?: string): Promise<void> {
     this.started = false;
+    this.catchUp.stop();
+    if (this.probeTimer) {
+      clearInterval(this.probeTimer);
+      this.probeTimer = null;
+    }
+    await Promise.race([this.catchUp.idle(), new Promise((r) => setTimeout(r, 5000).unref())]);
     await Promise.all([...this.networks.values()].map((n) => n.stop(reason ?? n.cfg.quit_message)));
     await this.outbox.stop();
     // Work still queued fails fast now that the networks are stopped; what is not finished
@@ -95,17 +187,33 @@ export class Bridge implements AppserviceHandlers {
   // ---- AppserviceHandlers ----
 
   acceptTransaction(txnId: string, events: unknown[]): boolean {
-    const rows = events.map((e) => ({
-      roomId: typeof (e as { room_id?: unknown })?.room_id === 'string' ? (e as { room_id: string }).room_id : null,
-      json: JSON.stringify(e),
-    }));
+    const rows = events.map((e) => inboundRow(e));
     // Retries carry the same events; what identifies them is their event IDs (or, for events
     // without one, their content).
     const digest = createHash('sha256')
       .update(events.map((e, i) => (typeof (e as { event_id?: unknown })?.event_id === 'string'
         ? (e as { event_id: string }).event_id : rows[i]?.json ?? '')).join('\n'))
       .digest('base64');
-    return this.ctx.store.acceptTransaction(txnId, rows, digest);
+    const accepted = this.ctx.store.acceptTransaction(txnId, rows, digest);
+    if (accepted) {
+      this.watchTxnNumbers(txnId);
+    }
+    return accepted;
+  }
+
+  /** Synapse numbers transactions 1, 2, 3...: a jump means one was skipped, and a step back
+   *  means it restarted (and may have lost what it had not sent). Either way, catch up. */
+  private watchTxnNumbers(txnId: string): void {
+    if (!/^\d{1,15}$/.test(txnId)) {
+      return;
+    }
+    const n = Number(txnId);
+    const last = this.lastTxnNumber;
+    this.lastTxnNumber = n;
+    if (last !== null && n !== last + 1) {
+      log.info('transaction numbering jumped; catching up from room history', { last, now: n });
+      this.catchUp.request(n > last ? 'transaction skipped' : 'homeserver restarted', this.opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS);
+    }
   }
 
   afterTransaction(): void {

@@ -135,6 +135,9 @@ export const configSchema = obj({
     media_url: url().derive('same as homeserver.url', (hs) => (typeof hs.url === 'string' ? hs.url : undefined))
       .doc('Public base URL used in links to uploaded long messages that IRC users click.')
       .risk('An internal address gives IRC users links they cannot open; anyone with a link can read the upload.'),
+    catch_up_max_age_ms: int({ min: 0, max: 86400000 }).default(600000)
+      .doc('After the bridge starts, the homeserver comes back from an outage, or its transaction numbers jump, the bridge reads this far back in each bridged room for events the homeserver never sent it, and handles them. 0 turns catching up off.')
+      .risk('0 leaves messages the homeserver lost undelivered; long values can deliver old messages to IRC late.'),
   }).doc('The Matrix homeserver the bridge belongs to.'),
   appservice: section({
     bind: host('an address').default('127.0.0.1').doc('Address the appservice HTTP listener binds to.')

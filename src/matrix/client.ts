@@ -220,6 +220,14 @@ export class MatrixClient {
     return r.joined ?? {};
   }
 
+  /** One page of a room's timeline from `from` (or the newest event), as `asUser`. */
+  async roomMessages(roomId: string, o: { dir: 'b' | 'f'; from?: string; limit: number }, asUser?: string):
+    Promise<{ chunk: unknown[]; end?: string }> {
+    const r = await this.request<{ chunk?: unknown; end?: unknown }>('GET', `/_matrix/client/v3/rooms/${enc(roomId)}/messages`,
+      { asUser, query: { dir: o.dir, from: o.from, limit: o.limit } });
+    return { chunk: Array.isArray(r.chunk) ? r.chunk : [], end: typeof r.end === 'string' ? r.end : undefined };
+  }
+
   async resolveAlias(alias: string): Promise<string | null> {
     try {
       const r = await this.request<{ room_id: string }>('GET',

@@ -6,6 +6,7 @@ import { migrate } from './migrate';
 import type {
   GhostRecord,
   InboundEvent,
+  InboundEventInput,
   MappingOrigin,
   MemberRecord,
   OutboxRow,
@@ -93,6 +94,11 @@ export class SqliteStore implements Store {
          ON CONFLICT (txn_id) DO UPDATE SET received_at = excluded.received_at, digest = excluded.digest`),
       insertEvent: db.prepare(
         'INSERT INTO inbound_events (txn_id, room_id, event_json, received_at) VALUES (?, ?, ?, ?)'),
+      markSeen: db.prepare('INSERT OR IGNORE INTO seen_events (event_id, room_id, ts, seen_at) VALUES (?, ?, ?, ?)'),
+      lastSeenTs: db.prepare('SELECT MAX(ts) AS ts FROM seen_events WHERE room_id = ?'),
+      // The newest event of each room stays: it is where a catch-up of an idle room resumes.
+      pruneSeen: db.prepare(`DELETE FROM seen_events WHERE seen_at < ? AND ts < (
+        SELECT MAX(s.ts) FROM seen_events s WHERE s.room_id = seen_events.room_id)`),
       listEvents: db.prepare('SELECT seq, txn_id, room_id, event_json FROM inbound_events WHERE seq > ? ORDER BY seq'),
       deleteEvent: db.prepare('DELETE FROM inbound_events WHERE seq = ?'),
       markWritten: db.prepare('UPDATE inbound_events SET written_at = ? WHERE seq = ?'),
@@ -194,7 +200,7 @@ export class SqliteStore implements Store {
     this.stmt.removeGhostNick.run(network, nickFolded);
   }
 
-  acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>, digest = ''): boolean {
+  acceptTransaction(txnId: string, events: InboundEventInput[], digest = ''): boolean {
     return this.db.transaction(() => {
       const now = Date.now();
       const seen = this.stmt.txnDigest.get(txnId) as { digest: string } | undefined;
@@ -202,11 +208,35 @@ export class SqliteStore implements Store {
         return false;
       }
       this.stmt.upsertTxn.run(txnId, now, digest);
-      for (const e of events) {
-        this.stmt.insertEvent.run(txnId, e.roomId, e.json, now);
-      }
+      this.insertEvents(txnId, events, now);
       return true;
     })();
+  }
+
+  acceptEvents(label: string, events: InboundEventInput[]): number {
+    return this.db.transaction(() => this.insertEvents(label, events, Date.now()))();
+  }
+
+  private insertEvents(label: string, events: InboundEventInput[], now: number): number {
+    let stored = 0;
+    for (const e of events) {
+      if (e.eventId !== undefined && e.roomId !== null &&
+        this.stmt.markSeen.run(e.eventId, e.roomId, e.ts ?? now, now).changes === 0) {
+        continue; // accepted before (a repeat, or found again by a catch-up)
+      }
+      this.stmt.insertEvent.run(label, e.roomId, e.json, now);
+      stored++;
+    }
+    return stored;
+  }
+
+  lastSeenEventTs(roomId: RoomId): number | null {
+    const row = this.stmt.lastSeenTs.get(roomId) as { ts: number | null } | undefined;
+    return row?.ts ?? null;
+  }
+
+  pruneSeenEvents(olderThanMs: number): number {
+    return this.stmt.pruneSeen.run(Date.now() - olderThanMs).changes;
   }
 
   listInboundEvents(afterSeq = 0): InboundEvent[] {

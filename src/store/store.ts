@@ -41,6 +41,15 @@ export interface InboundEvent {
   event: unknown;
 }
 
+/** A Matrix event to accept. One with an `eventId` already accepted before is left out. */
+export interface InboundEventInput {
+  roomId: string | null;
+  json: string;
+  eventId?: string;
+  /** origin_server_ts */
+  ts?: number;
+}
+
 export interface OutboxRow {
   seq: number;
   network: NetworkId;
@@ -85,7 +94,14 @@ export interface Store {
    *  stores nothing) when the same ID with the same `digest` (of its events) was accepted
    *  before: a retry. The same ID with other events is a new transaction (the homeserver
    *  restarted its numbering) and is accepted. */
-  acceptTransaction(txnId: string, events: Array<{ roomId: string | null; json: string }>, digest?: string): boolean;
+  acceptTransaction(txnId: string, events: InboundEventInput[], digest?: string): boolean;
+  /** Stores events found outside a transaction (a catch-up), under `label`, leaving out those
+   *  accepted before; returns how many were new. */
+  acceptEvents(label: string, events: InboundEventInput[]): number;
+  /** The newest origin_server_ts among accepted events of a room, or null when none is known. */
+  lastSeenEventTs(roomId: RoomId): number | null;
+  /** Forgets accepted event IDs first seen more than `olderThanMs` ago; returns how many. */
+  pruneSeenEvents(olderThanMs: number): number;
   /** Stored events in arrival order, those after sequence number `afterSeq` only. */
   listInboundEvents(afterSeq?: number): InboundEvent[];
   deleteInboundEvent(seq: number): void;
