@@ -52,6 +52,8 @@ const SEEN_RETENTION_MS = 24 * 3600 * 1000;
 const PROBE_INTERVAL_MS = 15_000;
 /** A catch-up waits this long after a trigger, so what the homeserver re-sends comes first. */
 const CATCH_UP_DELAY_MS = 3000;
+/** Matrix events wait at most this long for a catch-up before they are handled regardless. */
+const CATCH_UP_HOLD_MAX_MS = 15_000;
 
 export interface BridgeOptions {
   /** homeserver.catch_up_max_age_ms; 0 (the default here) turns catching up off. */
@@ -76,6 +78,9 @@ export class Bridge implements AppserviceHandlers {
   private lastTxnNumber: number | null = null;
   private homeserverDown = false;
   private probeTimer: NodeJS.Timeout | null = null;
+  /** While a catch-up is due, accepted events wait, so that missed ones found in history can be
+   *  handled in their place (by timestamp), not after events that came later. */
+  private holdTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly ctx: BridgeContext, networks: Config['networks'], private readonly opts: BridgeOptions = {}) {
     const notify = (roomId: RoomId, text: string): Promise<void> => this.notifyRoom(roomId, text);
@@ -104,6 +109,7 @@ export class Bridge implements AppserviceHandlers {
         }
         return stored;
       },
+      done: () => this.releaseHold(),
     });
   }
 
@@ -135,8 +141,31 @@ export class Bridge implements AppserviceHandlers {
     this.dispatchInbound();
     if (this.catchUp.enabled) {
       this.ctx.store.pruneSeenEvents(Math.max(SEEN_RETENTION_MS, 2 * (this.opts.catchUpMaxAgeMs ?? 0)));
-      this.catchUp.request('bridge start', this.opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS);
+      this.requestCatchUp('bridge start');
       this.startProbe();
+    }
+  }
+
+  /** Schedules a catch-up and holds new events back until it has run (bounded). */
+  private requestCatchUp(reason: string): void {
+    if (!this.catchUp.enabled) {
+      return;
+    }
+    if (!this.holdTimer) {
+      this.holdTimer = setTimeout(() => {
+        log.warn('a catch-up is taking long; handling Matrix events without waiting for it');
+        this.releaseHold();
+      }, CATCH_UP_HOLD_MAX_MS);
+      this.holdTimer.unref();
+    }
+    this.catchUp.request(reason, this.opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS);
+  }
+
+  private releaseHold(): void {
+    if (this.holdTimer) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = null;
+      this.dispatchInbound(true);
     }
   }
 
@@ -159,7 +188,7 @@ export class Bridge implements AppserviceHandlers {
         } else if (this.homeserverDown) {
           this.homeserverDown = false;
           log.info('the homeserver answers again');
-          this.catchUp.request('homeserver back', this.opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS);
+          this.requestCatchUp('homeserver back');
         }
       }, () => {
         probing = false;
@@ -172,6 +201,10 @@ export class Bridge implements AppserviceHandlers {
   async stop(reason?: string): Promise<void> {
     this.started = false;
     this.catchUp.stop();
+    if (this.holdTimer) {
+      clearTimeout(this.holdTimer);
+      this.holdTimer = null;
+    }
     if (this.probeTimer) {
       clearInterval(this.probeTimer);
       this.probeTimer = null;
@@ -212,7 +245,7 @@ export class Bridge implements AppserviceHandlers {
     this.lastTxnNumber = n;
     if (last !== null && n !== last + 1) {
       log.info('transaction numbering jumped; catching up from room history', { last, now: n });
-      this.catchUp.request(n > last ? 'transaction skipped' : 'homeserver restarted', this.opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS);
+      this.requestCatchUp(n > last ? 'transaction skipped' : 'homeserver restarted');
     }
   }
 
@@ -291,13 +324,24 @@ export class Bridge implements AppserviceHandlers {
 
   // ---- internals ----
 
-  /** Hands every stored event not yet dispatched to its room's queue. */
-  private dispatchInbound(): void {
-    if (!this.started) {
+  /** Hands every stored event not yet dispatched to its queue; after a catch-up, in timestamp
+   *  order, so that what was missed takes its place among what arrived meanwhile. */
+  private dispatchInbound(inTimeOrder = false): void {
+    if (!this.started || this.holdTimer) {
       return;
     }
-    for (const ev of this.ctx.store.listInboundEvents(this.dispatchedSeq)) {
-      this.dispatchedSeq = ev.seq;
+    let events = this.ctx.store.listInboundEvents(this.dispatchedSeq);
+    if (inTimeOrder) {
+      let latest = 0;
+      const keyed = events.map((ev) => {
+        const ts = (ev.event as { origin_server_ts?: unknown })?.origin_server_ts;
+        latest = typeof ts === 'number' ? Math.max(latest, ts) : latest;
+        return { ev, key: typeof ts === 'number' ? ts : latest };
+      });
+      events = keyed.sort((a, b) => a.key - b.key).map((k) => k.ev); // stable: equal times keep arrival order
+    }
+    for (const ev of events) {
+      this.dispatchedSeq = Math.max(this.dispatchedSeq, ev.seq);
       this.ctx.metrics.inboundBacklog.inc();
       void this.queue.push(orderingKey(ev.event, ev.roomId), async () => {
         try {

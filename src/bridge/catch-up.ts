@@ -30,6 +30,8 @@ export interface CatchUpOptions {
   /** Accepts events as if a transaction had brought them, leaving out known ones; returns how
    *  many were new. */
   accept: (label: string, events: unknown[]) => number;
+  /** Called after every run, whatever it found. */
+  done?: () => void;
 }
 
 interface TimelineEvent {
@@ -78,6 +80,9 @@ export class CatchUp {
     const reasons = [...new Set(this.pending.splice(0))];
     this.running = this.runOnce(reasons).finally(() => {
       this.running = null;
+      if (!this.timer) {
+        this.opts.done?.(); // no further run is due
+      }
     });
     await this.running;
   }
