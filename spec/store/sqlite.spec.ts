@@ -110,6 +110,37 @@ describe('SqliteStore in memory', () => {
     });
   });
 
+  describe('admin and private-message rooms', () => {
+    const alice = asUserId('@alice:hs');
+    const bob = asUserId('@bob:hs');
+    const ghost = asUserId('@libera_carol:hs');
+    test('one admin room per user, one user per admin room; leaving forgets it', () => {
+      expect(store.getAdminRoom(alice)).toBeNull();
+      store.setAdminRoom(alice, asRoomId('!a1:hs'));
+      store.setAdminRoom(alice, asRoomId('!a2:hs')); // a newer direct chat replaces the old one
+      expect(store.getAdminRoom(alice)).toBe('!a2:hs');
+      expect(store.adminRoomOwner(asRoomId('!a1:hs'))).toBeNull();
+      store.setAdminRoom(bob, asRoomId('!a2:hs')); // the room now belongs to bob only
+      expect(store.getAdminRoom(alice)).toBeNull();
+      expect(store.adminRoomOwner(asRoomId('!a2:hs'))).toBe(bob);
+      store.removeAdminRoom(asRoomId('!a2:hs'));
+      expect(store.getAdminRoom(bob)).toBeNull();
+    });
+
+    test('a private-message room per network, Matrix user and ghost', () => {
+      const pm = { roomId: asRoomId('!pm:hs'), network: libera, userId: alice, ghostId: ghost };
+      store.savePmRoom(pm);
+      expect(store.getPmRoom(libera, alice, ghost)).toEqual(pm);
+      expect(store.getPmRoomById(asRoomId('!pm:hs'))).toEqual(pm);
+      expect(store.getPmRoom(oftc, alice, ghost)).toBeNull();
+      expect(store.getPmRoom(libera, bob, ghost)).toBeNull();
+      store.savePmRoom({ ...pm, roomId: asRoomId('!pm2:hs') });
+      expect(store.getPmRoom(libera, alice, ghost)?.roomId).toBe('!pm2:hs');
+      store.removePmRoom(asRoomId('!pm2:hs'));
+      expect(store.getPmRoom(libera, alice, ghost)).toBeNull();
+    });
+  });
+
   describe('members', () => {
     const r1 = asRoomId('!r1:hs');
     const r2 = asRoomId('!r2:hs');

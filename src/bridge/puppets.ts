@@ -32,6 +32,9 @@ export interface Puppet {
   lastActiveSaved: number;
 }
 
+/** Numerics that refuse a NICK change. */
+const NICK_REFUSALS = new Set(['431', '432', '433', '435', '436', '437', '438', '447']);
+
 /** Activity is written to the store at most this often per puppet. */
 const ACTIVITY_SAVE_INTERVAL_MS = 60_000;
 
@@ -117,6 +120,58 @@ export class Puppets {
       });
     }
     return p.connecting;
+  }
+
+  /** Renames the user's puppet on IRC (the new nick is remembered once the server confirms it).
+   *  Resolves with the nick the server confirmed; rejects with the server's reason. */
+  changeNick(userId: UserId, nick: string, timeoutMs = 10_000): Promise<string> {
+    const conn = this.puppets.get(userId)?.conn;
+    if (!conn || conn.state !== 'registered') {
+      return Promise.reject(new Error('you are not connected to this network'));
+    }
+    const wanted = this.server.fold(nick);
+    return new Promise((resolve, reject) => {
+      const onEvent = (e: IrcEvent): void => {
+        if (e.type === 'nick' && this.server.fold(e.newNick) === wanted) {
+          finish();
+          resolve(e.newNick);
+        } else if (e.type === 'refused' && NICK_REFUSALS.has(e.code)) {
+          finish();
+          reject(new Error(`${e.reason} (${e.code})`));
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error('the server did not answer'));
+      }, timeoutMs);
+      const finish = (): void => {
+        clearTimeout(timer);
+        conn.off('event', onEvent);
+      };
+      conn.on('event', onEvent);
+      this.regaining.delete(conn); // the user's choice replaces any nick we were waiting for
+      if (!conn.send('NICK', [nick])) {
+        finish();
+        reject(new Error('the connection cannot send now'));
+      }
+    });
+  }
+
+  /** Drops the user's connection and connects again (a ban noted earlier is forgotten: the
+   *  user asks because it was lifted). Channels are rejoined. */
+  async reconnect(userId: UserId): Promise<IrcConnection> {
+    const p = this.puppets.get(userId);
+    if (!p) {
+      throw new Error('you have no connection to this network');
+    }
+    p.banned = null;
+    const conn = p.conn;
+    p.conn = null;
+    if (conn) {
+      this.byNick.delete(this.server.fold(conn.nick));
+      await conn.quit('Reconnecting');
+    }
+    return this.connection(userId, null);
   }
 
   /** The user acted through the puppet (sent a message): it is not idle. */

@@ -16,6 +16,20 @@ import type { IrcEvent, IrcSource } from './events';
 import { buildLine } from './line';
 import { SendQueue } from './send-queue';
 
+/** What a WHOIS told about a nick (text decoded; empty strings where the server said nothing). */
+export interface WhoisInfo {
+  nick: string;
+  user: string;
+  host: string;
+  realname: string;
+  server: string;
+  account: string;
+  channels: string[];
+  idleSeconds: number | null;
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? decodeWireField(v) : '');
+
 export interface IrcConnectionOptions {
   host: string;
   port: number;
@@ -55,8 +69,8 @@ const CONFIRM_TIMEOUT_MS = 30_000;
 const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 'QUIT', 'KICK', 'NICK',
   'TOPIC', 'MODE', 'AWAY', 'ACCOUNT', 'CHGHOST', 'SETNAME', '353', '366', '332', '333']);
 /** Numerics that mean "the server refused what you asked". */
-const REFUSALS = new Set(['401', '403', '404', '405', '432', '433', '436', '437', '442', '471', '473', '474',
-  '475', '476', '477', '482', '489', '520']);
+const REFUSALS = new Set(['401', '403', '404', '405', '431', '432', '433', '435', '436', '437', '438', '442', '447',
+  '471', '473', '474', '475', '476', '477', '482', '489', '520']);
 
 export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private client: Client | null = null;
@@ -209,6 +223,36 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       return false;
     }
     return this.queue.push(buildLine(command, params));
+  }
+
+  /** Asks the server who `nick` is (WHOIS, through the send queue). Resolves with what it said,
+   *  or null when there is no such nick, the connection is not registered, or no answer came. */
+  whois(nick: string, timeoutMs = 10_000): Promise<WhoisInfo | null> {
+    const client = this.client;
+    if (!client || this._state !== 'registered' || !this.send('WHOIS', [nick])) {
+      return Promise.resolve(null);
+    }
+    return new Promise((resolve) => {
+      const onWhois = (e: Record<string, unknown>): void => {
+        if (typeof e.nick !== 'string' || this.fold(e.nick) !== this.fold(nick)) {
+          return;
+        }
+        finish(e.error ? null : {
+          nick: decodeWireField(e.nick),
+          user: str(e.ident), host: str(e.hostname), realname: str(e.real_name),
+          server: str(e.server), account: str(e.account),
+          channels: str(e.channels).split(' ').filter((c) => c !== ''),
+          idleSeconds: typeof e.idle === 'string' || typeof e.idle === 'number' ? Number(e.idle) : null,
+        });
+      };
+      const timer = setTimeout(() => finish(null), timeoutMs);
+      const finish = (info: WhoisInfo | null): void => {
+        clearTimeout(timer);
+        client.removeListener('whois', onWhois);
+        resolve(info);
+      };
+      client.on('whois', onWhois);
+    });
   }
 
   /**

@@ -228,6 +228,12 @@ export class MatrixClient {
     return { chunk: Array.isArray(r.chunk) ? r.chunk : [], end: typeof r.end === 'string' ? r.end : undefined };
   }
 
+  /** Redacts an event (as `asUser`); the reason is shown to those who can see the redaction. */
+  redact(roomId: string, eventId: string, reason: string, asUser?: string): Promise<unknown> {
+    return this.request('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/redact/${enc(eventId)}/${newTxnId()}`,
+      { asUser, body: { reason } });
+  }
+
   async resolveAlias(alias: string): Promise<string | null> {
     try {
       const r = await this.request<{ room_id: string }>('GET',

@@ -10,6 +10,7 @@ import type {
   MappingOrigin,
   MemberRecord,
   OutboxRow,
+  PmRoom,
   PuppetRecord,
   RoomMapping,
   Store,
@@ -74,6 +75,16 @@ export class SqliteStore implements Store {
            updated_at = excluded.updated_at`),
       getPuppetActivity: db.prepare('SELECT last_active FROM puppets WHERE user_id = ? AND network = ?'),
       setPuppetActivity: db.prepare('UPDATE puppets SET last_active = ? WHERE user_id = ? AND network = ?'),
+      getAdminRoom: db.prepare('SELECT room_id FROM admin_rooms WHERE user_id = ?'),
+      adminRoomOwner: db.prepare('SELECT user_id FROM admin_rooms WHERE room_id = ?'),
+      setAdminRoom: db.prepare(`INSERT INTO admin_rooms (user_id, room_id, created_at) VALUES (?, ?, ?)
+        ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id, created_at = excluded.created_at`),
+      removeAdminRoom: db.prepare('DELETE FROM admin_rooms WHERE room_id = ?'),
+      getPmRoom: db.prepare('SELECT * FROM pm_rooms WHERE network = ? AND user_id = ? AND ghost_id = ?'),
+      getPmRoomById: db.prepare('SELECT * FROM pm_rooms WHERE room_id = ?'),
+      savePmRoom: db.prepare(`INSERT INTO pm_rooms (room_id, network, user_id, ghost_id, created_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (network, user_id, ghost_id) DO UPDATE SET room_id = excluded.room_id`),
+      removePmRoom: db.prepare('DELETE FROM pm_rooms WHERE room_id = ?'),
       addMember: db.prepare(
         `INSERT INTO matrix_members (room_id, user_id, display_name) VALUES (?, ?, ?)
          ON CONFLICT (room_id, user_id) DO UPDATE SET display_name = excluded.display_name`),
@@ -148,6 +159,41 @@ export class SqliteStore implements Store {
 
   savePuppet(p: PuppetRecord): void {
     this.stmt.savePuppet.run(p.userId, p.network, p.nick, p.username, Date.now());
+  }
+
+  getAdminRoom(userId: UserId): RoomId | null {
+    return ((this.stmt.getAdminRoom.get(userId) as { room_id: string } | undefined)?.room_id ?? null) as RoomId | null;
+  }
+
+  adminRoomOwner(roomId: RoomId): UserId | null {
+    return ((this.stmt.adminRoomOwner.get(roomId) as { user_id: string } | undefined)?.user_id ?? null) as UserId | null;
+  }
+
+  setAdminRoom(userId: UserId, roomId: RoomId): void {
+    this.db.transaction(() => {
+      this.stmt.removeAdminRoom.run(roomId); // a room is the admin room of one user only
+      this.stmt.setAdminRoom.run(userId, roomId, Date.now());
+    })();
+  }
+
+  removeAdminRoom(roomId: RoomId): void {
+    this.stmt.removeAdminRoom.run(roomId);
+  }
+
+  getPmRoom(network: NetworkId, userId: UserId, ghostId: UserId): PmRoom | null {
+    return pmRoomOf(this.stmt.getPmRoom.get(network, userId, ghostId));
+  }
+
+  getPmRoomById(roomId: RoomId): PmRoom | null {
+    return pmRoomOf(this.stmt.getPmRoomById.get(roomId));
+  }
+
+  savePmRoom(pm: PmRoom): void {
+    this.stmt.savePmRoom.run(pm.roomId, pm.network, pm.userId, pm.ghostId, Date.now());
+  }
+
+  removePmRoom(roomId: RoomId): void {
+    this.stmt.removePmRoom.run(roomId);
   }
 
   getPuppetActivity(userId: UserId, network: NetworkId): number {
@@ -288,4 +334,10 @@ export class SqliteStore implements Store {
       this.db.close();
     }
   }
+}
+
+function pmRoomOf(row: unknown): PmRoom | null {
+  const r = row as { room_id: string; network: string; user_id: string; ghost_id: string } | undefined;
+  return r ? { roomId: r.room_id as RoomId, network: r.network as NetworkId, userId: r.user_id as UserId, ghostId: r.ghost_id as UserId }
+    : null;
 }

@@ -50,6 +50,14 @@ export interface InboundEventInput {
   ts?: number;
 }
 
+/** A private-message room: one Matrix user and one IRC user (their ghost) on a network. */
+export interface PmRoom {
+  roomId: RoomId;
+  network: NetworkId;
+  userId: UserId;
+  ghostId: UserId;
+}
+
 export interface OutboxRow {
   seq: number;
   network: NetworkId;
@@ -69,6 +77,17 @@ export interface Store {
   // Puppets: the nick a Matrix user keeps on a network.
   getPuppet(userId: UserId, network: NetworkId): PuppetRecord | null;
   savePuppet(p: PuppetRecord): void;
+  // Admin rooms (a user's direct chat with the bot) and private-message rooms.
+  getAdminRoom(userId: UserId): RoomId | null;
+  /** The user whose admin room this is, or null. */
+  adminRoomOwner(roomId: RoomId): UserId | null;
+  setAdminRoom(userId: UserId, roomId: RoomId): void;
+  removeAdminRoom(roomId: RoomId): void;
+  getPmRoom(network: NetworkId, userId: UserId, ghostId: UserId): PmRoom | null;
+  getPmRoomById(roomId: RoomId): PmRoom | null;
+  savePmRoom(pm: PmRoom): void;
+  removePmRoom(roomId: RoomId): void;
+
   /** When the user last spoke through their puppet on the network (ms; 0 when unknown). */
   getPuppetActivity(userId: UserId, network: NetworkId): number;
   /** Records that activity; does nothing until the puppet has a record. */
