@@ -14,6 +14,7 @@ import { type CaseMapping, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
 import type { IrcEvent, IrcSource } from './events';
 import { buildLine } from './line';
+import { DEFAULT_CHANMODES, type ModeRules, parseModeChanges } from './modes';
 import { SendQueue } from './send-queue';
 
 export interface IrcConnectionOptions {
@@ -55,8 +56,8 @@ const CONFIRM_TIMEOUT_MS = 30_000;
 const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 'QUIT', 'KICK', 'NICK',
   'TOPIC', 'MODE', 'AWAY', 'ACCOUNT', 'CHGHOST', 'SETNAME', '353', '366', '332', '333']);
 /** Numerics that mean "the server refused what you asked". */
-const REFUSALS = new Set(['401', '403', '404', '405', '432', '433', '436', '437', '442', '471', '473', '474',
-  '475', '476', '477', '482', '489', '520']);
+const REFUSALS = new Set(['401', '403', '404', '405', '432', '433', '435', '436', '437', '438', '441', '442', '447',
+  '471', '473', '474', '475', '476', '477', '482', '489', '520']);
 
 export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private client: Client | null = null;
@@ -96,6 +97,14 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   get lineLen(): number {
     return this.isupportInt('LINELEN', 512);
+  }
+
+  /** How this server's channel MODE lines are read (ISUPPORT PREFIX and CHANMODES). */
+  get modeRules(): ModeRules {
+    const prefix = this.client?.network.options.PREFIX ?? [{ mode: 'o', symbol: '@' }, { mode: 'v', symbol: '+' }];
+    const raw = this.client?.network.options.CHANMODES;
+    const chanmodes = Array.isArray(raw) ? raw.map(String) : DEFAULT_CHANMODES;
+    return { prefix, chanmodes };
   }
 
   get caseMapping(): CaseMapping {
@@ -258,6 +267,14 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     return this.send('PART', [channel, reason]);
   }
 
+  kick(channel: string, nick: string, reason: string): boolean {
+    return this.send('KICK', [channel, nick, reason]);
+  }
+
+  topic(channel: string, text: string): boolean {
+    return this.send('TOPIC', [channel, text]);
+  }
+
   say(target: string, text: string): boolean {
     return this.send('PRIVMSG', [target, text]);
   }
@@ -377,6 +394,12 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case 'TOPIC':
         this.emitEvent({ type: 'topic', channel: p[0] ?? '', topic: p[1] ?? '', by: m.nick || null });
         return false;
+      case 'MODE':
+        if (this.isChannel(p[0] ?? '')) {
+          this.emitEvent({ type: 'mode', channel: p[0] ?? '', by: m.nick || null,
+            changes: parseModeChanges(p[1] ?? '', p.slice(2), this.modeRules) });
+        }
+        return true;
       case '332':
         this.emitEvent({ type: 'topic', channel: p[1] ?? '', topic: p[2] ?? '', by: null });
         return false;

@@ -2,6 +2,8 @@
  * The typed events src/irc/ emits. Bridge code switches on `type`; nothing else of
  * irc-framework leaks out of src/irc/.
  */
+import type { ModeChange } from './modes';
+
 export interface IrcSource {
   nick: string;
   ident: string;
@@ -19,6 +21,8 @@ export type IrcEvent =
   | { type: 'nick'; nick: string; newNick: string }
   | { type: 'names'; channel: string; users: Array<{ nick: string; prefixes: string }> }
   | { type: 'topic'; channel: string; topic: string; by: string | null }
+  /** A channel MODE line, one change per letter; `by` is null when a server set it. */
+  | { type: 'mode'; channel: string; by: string | null; changes: ModeChange[] }
   /** The server refused something this connection asked for. */
   | { type: 'refused'; code: string; target: string; reason: string }
   /** The connection is gone. `banned`: the network refused it as banned (do not reconnect). */
