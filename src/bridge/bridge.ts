@@ -4,13 +4,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { Config } from '../config';
-import type { RoomId } from '../ids';
+import type { RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
 import type { AppserviceHandlers } from '../matrix/appservice';
 import { parseMatrixEvent } from '../matrix/events';
 import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
 import { MatrixToIrc } from './matrix-to-irc';
+import { MatrixModeration } from './moderation';
 import { NetworkBridge } from './network';
 import { Portals } from './portals';
 import { KeyedQueue } from './room-queue';
@@ -39,6 +40,7 @@ export class Bridge implements AppserviceHandlers {
   readonly portals: Portals;
   readonly outbox: MatrixOutbox;
   private readonly matrixToIrc: MatrixToIrc;
+  private readonly moderation: MatrixModeration;
   private readonly queue: KeyedQueue;
   /** Highest inbound sequence number already handed to a room queue. */
   private dispatchedSeq = 0;
@@ -59,6 +61,7 @@ export class Bridge implements AppserviceHandlers {
     }
     this.portals = new Portals(ctx, this.networks);
     this.matrixToIrc = new MatrixToIrc(ctx, notify);
+    this.moderation = new MatrixModeration(ctx, notify);
     this.queue = new KeyedQueue((key, err) => log.error('Matrix event handling failed', { key, err }));
   }
 
@@ -230,9 +233,24 @@ export class Bridge implements AppserviceHandlers {
         await this.matrixToIrc.handleMatrixMessage(net, mapping.channel, mapping.key, e, seq);
         break;
       case 'member':
-        if (!this.isGhost(e.stateKey) && e.stateKey !== this.ctx.botUserId) {
+        if (net.ghosts.isGhost(e.stateKey)) {
+          if (e.membership === 'leave' || e.membership === 'ban') {
+            await this.moderation.handleMatrixKick(net, mapping.channel, e);
+          }
+        } else if (this.isGhost(e.stateKey) || e.stateKey === this.ctx.botUserId) {
+          break;
+        } else if (e.membership === 'join' && e.prevMembership === 'join') {
+          const before = this.ctx.store.getMember(e.roomId as RoomId, e.stateKey as UserId);
+          this.ctx.store.addMember({ roomId: e.roomId as RoomId, userId: e.stateKey as UserId, displayName: e.displayName });
+          if (before?.displayName !== e.displayName && net.exclusionOf(e.stateKey) === null) {
+            await this.moderation.handleMatrixDisplayName(net, e.roomId as RoomId, e.stateKey as UserId, e.displayName);
+          }
+        } else {
           await this.matrixToIrc.handleMatrixMember(net, mapping.channel, mapping.key, e);
         }
+        break;
+      case 'topic':
+        await this.moderation.handleMatrixTopic(net, mapping.channel, mapping.key, e);
         break;
       default:
         break;
@@ -253,6 +271,9 @@ export class Bridge implements AppserviceHandlers {
     for (const net of this.networks.values()) {
       for (const m of this.ctx.store.listRoomMappings(net.id)) {
         for (const member of this.ctx.store.listMembers(m.roomId)) {
+          if (net.exclusionOf(member.userId) !== null) {
+            continue;
+          }
           void net.puppets.joinChannel(member.userId, member.displayName, m.channel, m.key).catch((err: Error) =>
             log.warn('puppet reconnect failed', { network: net.id, user_id: member.userId, err: err.message }));
         }

@@ -8,7 +8,9 @@ import { ircToMatrix } from '../format/irc-to-matrix';
 import type { NetworkId, RoomId, UserId } from '../ids';
 import { IrcBannedError, IrcConnection } from '../irc/connection';
 import type { IrcEvent, IrcEventOf } from '../irc/events';
+import { operatorSymbols } from '../irc/modes';
 import { getLogger } from '../log';
+import { MatrixApiError } from '../matrix/client';
 import type { BridgeContext } from './context';
 import { Ghosts } from './ghosts';
 import { type Puppet, Puppets } from './puppets';
@@ -21,6 +23,8 @@ interface ChannelState {
   name: string;
   /** folded nick -> nick as spelt */
   nicks: Map<string, string>;
+  /** folded nick -> status symbols (`@`, `+`), from NAMES and MODE */
+  prefixes: Map<string, string>;
   topic: string | null;
   /** Resolved when the bot's JOIN completed (end of NAMES); rejected when refused. */
   ready: Promise<void>;
@@ -130,7 +134,7 @@ export class NetworkBridge {
       let settle!: ChannelState['settle'];
       const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
       ready.catch(() => undefined);
-      st = { name: channel, nicks: new Map(), topic: null, ready, settle, joined: false };
+      st = { name: channel, nicks: new Map(), prefixes: new Map(), topic: null, ready, settle, joined: false };
       this.channels.set(folded, st);
       if (this.connected) {
         this.bot?.join(channel, key);
@@ -147,6 +151,38 @@ export class NetworkBridge {
       clearTimeout(timer);
     }
     return state;
+  }
+
+  /** Is `nick` in `channel`, as the bot last saw it? */
+  isInChannel(channel: string, nick: string): boolean {
+    return this.channels.get(this.fold(channel))?.nicks.has(this.fold(nick)) ?? false;
+  }
+
+  /** The channel's topic as the bot last saw it (null before it knows). */
+  channelTopic(channel: string): string | null {
+    return this.channels.get(this.fold(channel))?.topic ?? null;
+  }
+
+  /** Is `nick` a channel operator (or higher) in `channel`, as the bot last saw it? */
+  isOperator(channel: string, nick: string): boolean {
+    const symbols = this.channels.get(this.fold(channel))?.prefixes.get(this.fold(nick)) ?? '';
+    const ops = operatorSymbols(this.bot?.modeRules.prefix ?? [{ mode: 'o', symbol: '@' }]);
+    return [...symbols].some((c) => ops.includes(c));
+  }
+
+  /** Sends a command as the bridge bot; false when the bot is not connected. */
+  sendAsBot(command: string, params: readonly string[]): boolean {
+    return this.connected ? (this.bot?.send(command, params) ?? false) : false;
+  }
+
+  /** Why `userId` gets no IRC connection on this network, or null when it may have one. */
+  exclusionOf(userId: string): string | null {
+    for (const rule of this.cfg.excluded_users) {
+      if (new RegExp(rule.regex).test(userId)) {
+        return rule.reason;
+      }
+    }
+    return null;
   }
 
   /** Is `nick` the bot or one of our puppets (so its lines are our own echo)? */
@@ -176,6 +212,7 @@ export class NetworkBridge {
       waiters.forEach((w) => w());
       for (const st of this.channels.values()) {
         st.nicks.clear();
+        st.prefixes.clear();
         const mapping = this.ctx.store.getRoomByChannel(this.id, this.fold(st.name));
         bot.join(st.name, mapping?.key ?? null);
       }
@@ -216,7 +253,7 @@ export class NetworkBridge {
         this.handleIrcLeave(e.channel, e.nick, e.reason ? `Left IRC: ${e.reason}` : 'Left IRC');
         break;
       case 'kick':
-        this.handleIrcLeave(e.channel, e.nick, `Kicked by ${e.by}: ${e.reason}`);
+        this.handleIrcKick(e);
         break;
       case 'quit':
         this.handleIrcQuit(e);
@@ -227,13 +264,12 @@ export class NetworkBridge {
       case 'names':
         this.handleIrcNames(e);
         break;
-      case 'topic': {
-        const st = this.channels.get(this.fold(e.channel));
-        if (st) {
-          st.topic = e.topic;
-        }
+      case 'topic':
+        this.handleIrcTopic(e);
         break;
-      }
+      case 'mode':
+        this.handleIrcMode(e);
+        break;
       case 'refused':
         this.handleBotRefusal(e);
         break;
@@ -297,6 +333,12 @@ export class NetworkBridge {
       case 'rename':
         await this.ghosts.ensureProfile(item.userId, item.nick);
         break;
+      case 'topic':
+        await this.deliverTopic(roomId, item.userId, item.nick, item.topic);
+        break;
+      case 'kick':
+        await this.deliverKick(roomId, item);
+        break;
       case 'sync': {
         const keep = new Set<string>(item.keep);
         const members = await this.ctx.matrix.joinedMembers(roomId);
@@ -308,6 +350,40 @@ export class NetworkBridge {
         break;
       }
     }
+  }
+
+  /** The topic is set by the ghost of whoever set it on IRC; when the room does not let the
+   *  ghost set it, the bot sets it and says who did. */
+  private async deliverTopic(roomId: RoomId, userId: UserId, nick: string, topic: string): Promise<void> {
+    await this.ghosts.ensureInRoom(roomId, userId, nick);
+    try {
+      await this.ctx.matrix.sendState(roomId, 'm.room.topic', '', { topic }, userId);
+    } catch (err) {
+      if (!(err instanceof MatrixApiError && err.status === 403)) {
+        throw err;
+      }
+      await this.ctx.matrix.sendState(roomId, 'm.room.topic', '', { topic }, this.ctx.botUserId);
+      await this.notifyRoom(roomId, `${nick} changed the topic on IRC.`);
+    }
+  }
+
+  /** IRC kicked a Matrix user's puppet: the bot kicks the user from the room, naming the IRC
+   *  kicker; the user's puppet leaves the network when that was its last channel. */
+  private async deliverKick(roomId: RoomId, item: Extract<OutboxItem, { kind: 'kick' }>): Promise<void> {
+    const reason = `Kicked on IRC by ${item.by}${item.reason ? ': ' + item.reason : ''}`;
+    try {
+      await this.ctx.matrix.kick(roomId, item.userId, reason, this.ctx.botUserId);
+    } catch (err) {
+      if (!(err instanceof MatrixApiError && err.status === 403)) {
+        throw err;
+      }
+      this.log.warn('could not kick a Matrix user kicked on IRC', { room_id: roomId, user_id: item.userId, err: err.message });
+      await this.notifyRoom(roomId, `${item.userId}: ${item.by} kicked you from ${item.channel} on IRC (${item.reason || 'no reason'}), ` +
+        'but the bridge may not kick you from this room. Your next message rejoins the channel.');
+      return;
+    }
+    this.ctx.store.removeMember(roomId, item.userId);
+    await this.puppets.partChannel(item.userId, item.channel, reason);
   }
 
   /** A word of an IRC line that is the nick of a bridged Matrix user becomes a pill. */
@@ -327,9 +403,11 @@ export class NetworkBridge {
     if (this.fold(e.user.nick) === this.fold(this.botNick)) {
       st.joined = true;
       st.nicks.clear();
+      st.prefixes.clear();
       return;
     }
     st.nicks.set(this.fold(e.user.nick), e.user.nick);
+    st.prefixes.set(this.fold(e.user.nick), '');
     const roomId = this.roomOf(e.channel);
     if (roomId && !this.isOwnNick(e.user.nick)) {
       this.outbox.push(this.id, roomId, { kind: 'join', userId: this.ghosts.userIdFor(e.user.nick), nick: e.user.nick });
@@ -339,6 +417,7 @@ export class NetworkBridge {
   private handleIrcLeave(channel: string, nick: string, reason: string): void {
     const st = this.channels.get(this.fold(channel));
     st?.nicks.delete(this.fold(nick));
+    st?.prefixes.delete(this.fold(nick));
     if (this.fold(nick) === this.fold(this.botNick)) {
       if (st) {
         st.joined = false;
@@ -356,6 +435,7 @@ export class NetworkBridge {
     const own = this.isOwnNick(e.nick);
     const channels: ChannelState[] = [];
     for (const st of this.channels.values()) {
+      st.prefixes.delete(folded);
       if (st.nicks.delete(folded) && !own) {
         channels.push(st);
       }
@@ -394,6 +474,8 @@ export class NetworkBridge {
     for (const st of this.channels.values()) {
       if (st.nicks.delete(oldFolded)) {
         st.nicks.set(this.fold(e.newNick), e.newNick);
+        st.prefixes.set(this.fold(e.newNick), st.prefixes.get(oldFolded) ?? '');
+        st.prefixes.delete(oldFolded);
         const roomId = this.roomOf(st.name);
         if (roomId) {
           rooms.push(roomId);
@@ -409,6 +491,54 @@ export class NetworkBridge {
     this.outbox.push(this.id, rooms[0] as RoomId, { kind: 'rename', userId, nick: e.newNick });
   }
 
+  // KICK <channel> <nick> [reason]
+  private handleIrcKick(e: IrcEventOf<'kick'>): void {
+    const userId = this.puppets.userIdOfNick(e.nick);
+    const roomId = this.roomOf(e.channel);
+    if (userId && roomId) {
+      // The puppet's own connection forgets the channel; here the Matrix side follows.
+      this.channels.get(this.fold(e.channel))?.nicks.delete(this.fold(e.nick));
+      this.channels.get(this.fold(e.channel))?.prefixes.delete(this.fold(e.nick));
+      this.outbox.push(this.id, roomId, { kind: 'kick', userId, channel: e.channel, by: e.by, reason: e.reason });
+      return;
+    }
+    this.handleIrcLeave(e.channel, e.nick, `Kicked by ${e.by}${e.reason ? ': ' + e.reason : ''}`);
+  }
+
+  // TOPIC <channel> :<topic> (332 on join carries by = null and is not bridged)
+  private handleIrcTopic(e: IrcEventOf<'topic'>): void {
+    const st = this.channels.get(this.fold(e.channel));
+    if (st) {
+      st.topic = e.topic;
+    }
+    const roomId = this.roomOf(e.channel);
+    if (!roomId || e.by === null || this.isOwnNick(e.by)) {
+      return;
+    }
+    this.outbox.push(this.id, roomId, { kind: 'topic', userId: this.ghosts.userIdFor(e.by), nick: e.by, topic: e.topic });
+  }
+
+  // MODE <channel> <modes> [params...]: only member status is followed for now.
+  private handleIrcMode(e: IrcEventOf<'mode'>): void {
+    const st = this.channels.get(this.fold(e.channel));
+    if (!st) {
+      return;
+    }
+    const prefix = this.bot?.modeRules.prefix ?? [];
+    for (const c of e.changes) {
+      if (c.kind !== 'prefix' || c.param === null) {
+        continue;
+      }
+      const folded = this.fold(c.param);
+      const symbol = prefix.find((p) => p.mode === c.mode)?.symbol ?? '';
+      const had = st.prefixes.get(folded) ?? '';
+      const without = [...had].filter((x) => x !== symbol).join('');
+      // Keep the server's order (highest status first).
+      const next = c.adding ? prefix.map((p) => p.symbol).filter((x) => x === symbol || without.includes(x)).join('') : without;
+      st.prefixes.set(folded, next);
+    }
+  }
+
   private handleIrcNames(e: IrcEventOf<'names'>): void {
     const st = this.channels.get(this.fold(e.channel));
     if (!st) {
@@ -416,6 +546,7 @@ export class NetworkBridge {
     }
     for (const u of e.users) {
       st.nicks.set(this.fold(u.nick), u.nick);
+      st.prefixes.set(this.fold(u.nick), u.prefixes);
     }
     st.joined = true;
     st.settle.resolve();

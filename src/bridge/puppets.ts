@@ -159,6 +159,14 @@ export class Puppets {
     }
   }
 
+  /** The user chose another nick: stop asking for the one the connection had to give up. */
+  stopNickRegain(userId: UserId): void {
+    const conn = this.puppets.get(userId)?.conn;
+    if (conn) {
+      this.regaining.delete(conn);
+    }
+  }
+
   /** Forgets a channel the server removed the puppet from (kick). */
   forgetChannel(userId: UserId, channel: string): void {
     this.puppets.get(userId)?.channels.delete(this.server.fold(channel));
@@ -304,7 +312,8 @@ export class Puppets {
   private regainNick(conn: IrcConnection, preferred: string): void {
     this.regaining.set(conn, preferred);
     const timer = setInterval(() => {
-      if (conn.state !== 'registered' || this.server.fold(conn.nick) === this.server.fold(preferred)) {
+      if (conn.state !== 'registered' || this.server.fold(conn.nick) === this.server.fold(preferred) ||
+        this.regaining.get(conn) !== preferred) {
         clearInterval(timer);
         this.regaining.delete(conn);
         return;
@@ -361,7 +370,7 @@ export class Puppets {
 }
 
 /** The literal text after the template's last variable (`[m]` in `$DISPLAY[m]`). */
-function templateSuffix(template: string): string {
+export function templateSuffix(template: string): string {
   const m = /\$[A-Z]+([^$]*)$/.exec(template);
   return m?.[1] ?? '';
 }
