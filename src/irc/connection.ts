@@ -14,6 +14,7 @@ import { type CaseMapping, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
 import type { IrcEvent, IrcSource } from './events';
 import { buildLine } from './line';
+import { parseExtban } from './masks';
 import { DEFAULT_CHANMODES, type ModeRules, parseModeChanges } from './modes';
 import { SendQueue } from './send-queue';
 
@@ -71,7 +72,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private readonly confirms = new Map<string, (ok: boolean) => void>();
   private confirmCounter = 0;
   private selfHost = '';
-  private readonly names = new Map<string, Array<{ nick: string; prefixes: string }>>();
+  private readonly names = new Map<string, Array<{ nick: string; prefixes: string; ident?: string; host?: string }>>();
 
   constructor(private readonly opts: IrcConnectionOptions) {
     super();
@@ -105,6 +106,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     const raw = this.client?.network.options.CHANMODES;
     const chanmodes = Array.isArray(raw) ? raw.map(String) : DEFAULT_CHANMODES;
     return { prefix, chanmodes };
+  }
+
+  /** ISUPPORT EXTBAN (prefix and letters), or null when the server announces none. */
+  get extban(): { prefix: string; letters: string } | null {
+    return parseExtban(this.client?.network.options.EXTBAN);
   }
 
   get caseMapping(): CaseMapping {
@@ -394,6 +400,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case 'TOPIC':
         this.emitEvent({ type: 'topic', channel: p[0] ?? '', topic: p[1] ?? '', by: m.nick || null });
         return false;
+      case 'ACCOUNT':
+        this.emitEvent({ type: 'account', nick: m.nick, account: accountOf(p[0]) });
+        return true;
       case 'MODE':
         if (this.isChannel(p[0] ?? '')) {
           this.emitEvent({ type: 'mode', channel: p[0] ?? '', by: m.nick || null,
@@ -490,9 +499,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       while (i < entry.length && prefixes.includes(entry[i] as string)) {
         i++;
       }
-      const nick = entry.slice(i).split('!')[0] ?? '';
+      // userhost-in-names: nick!user@host
+      const m = /^([^!@]+)(?:!([^@]*)@(.*))?$/.exec(entry.slice(i));
+      const nick = m?.[1] ?? '';
       if (nick) {
-        list.push({ nick, prefixes: entry.slice(0, i) });
+        list.push({ nick, prefixes: entry.slice(0, i), ...(m?.[3] !== undefined ? { ident: m[2] ?? '', host: m[3] } : {}) });
       }
     }
     this.names.set(channel, list);

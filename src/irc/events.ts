@@ -19,7 +19,10 @@ export type IrcEvent =
   | { type: 'kick'; channel: string; nick: string; by: string; reason: string }
   | { type: 'quit'; nick: string; reason: string }
   | { type: 'nick'; nick: string; newNick: string }
-  | { type: 'names'; channel: string; users: Array<{ nick: string; prefixes: string }> }
+  /** `ident` and `host` are there when the server sends userhost-in-names. */
+  | { type: 'names'; channel: string; users: Array<{ nick: string; prefixes: string; ident?: string; host?: string }> }
+  /** account-notify: `account` is null when the user logged out. */
+  | { type: 'account'; nick: string; account: string | null }
   | { type: 'topic'; channel: string; topic: string; by: string | null }
   /** A channel MODE line, one change per letter; `by` is null when a server set it. */
   | { type: 'mode'; channel: string; by: string | null; changes: ModeChange[] }
