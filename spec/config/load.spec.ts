@@ -215,7 +215,7 @@ describe('parseConfig defaults', () => {
           dynamic_portals: true, mappings: [], max_lines: 3, send_burst: 5, send_rate: 2,
           connect_timeout_ms: 30000, max_concurrent_connects: 10, message_timeout_ms: 120000,
           reconnect_max_delay_ms: 300000, netsplit_debounce_ms: 60000, puppet_idle_timeout_ms: 0, nick_regain_interval_ms: 30000,
-          puppet_nick_follows_display_name: true, excluded_users: [], quit_message: 'Bridge shutting down',
+          puppet_nick_follows_display_name: true, ban_mask: 'account_or_user_host', excluded_users: [], quit_message: 'Bridge shutting down',
         },
       },
       metrics: { enabled: false, bind: '127.0.0.1', port: 9001 },

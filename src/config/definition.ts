@@ -117,6 +117,9 @@ const network = obj({
   puppet_nick_follows_display_name: bool().default(true)
     .doc("When a Matrix user changes display name, rename their puppet on IRC (NICK) with the same cleaning, NICKLEN fit and collision handling as at connect. A nick the server refuses is told to the user and the old nick stays.")
     .risk('Frequent display-name changes become frequent IRC nick changes, which some networks rate-limit.'),
+  ban_mask: enumOf(['account_or_user_host', 'account_or_host', 'user_host', 'host']).default('account_or_user_host')
+    .doc("The IRC ban (+b) set for a Matrix ban of an IRC user's ghost: account_or_* use the services account (the server's account extban) when the network told the account, else *!*user@host (user_host) or *!*@host (host).")
+    .risk('host bans everyone behind the same address (shared hosts, cloaks of a whole provider); user_host is evaded by changing the username.'),
   excluded_users: listOf(exclusion).default([])
     .doc('Matrix users who never get an IRC connection on this network (first matching rule wins). Their messages stay on Matrix and they are told why.'),
   quit_message: str().default('Bridge shutting down')
