@@ -13,7 +13,7 @@ import { Metrics } from '../../src/metrics';
 import { SqliteStore } from '../../src/store/sqlite';
 import { Registry } from 'prom-client';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
-import { type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
+import { DEFAULT_ISUPPORT, type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
 
 const ROOM = '!portal:hs.test';
 const BOT = '@ircbridge:hs.test';
@@ -98,7 +98,7 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
       .on('GET', /\/state\/m\.room\.power_levels\/$/, { status: 200, body: { users: { [BOT]: 100, [ALICE]: 50 }, kick: 50, ban: 50 } })
       .on('GET', /\/joined_members$/, { status: 200, body: { joined: { [BOT]: {} } } });
     hsUrl = await hs.listen();
-    ircd = new FakeIrcd({ nicksInUse: ['Taken[m]'], nicksErroneous: ['Bad[m]', 'Bad1[m]'] });
+    ircd = new FakeIrcd({ nicksInUse: ['Taken[m]'], nicksErroneous: ['Bad[m]', 'Bad1[m]'], isupport: [...DEFAULT_ISUPPORT, 'EXTBAN=,ACRU'] });
     ircPort = await ircd.listen();
     store = new SqliteStore(':memory:');
     ctx = {
@@ -341,6 +341,104 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
       bot.send(':ircbob!bob@irc.host PRIVMSG #lobby :marker');
       await until(() => hs.requestsTo('PUT', /\/send\//).some((r) => (r.body as { body?: string }).body === 'marker'), 'marker');
       expect(topics()).toEqual([]);
+    });
+  });
+
+  describe('bans', () => {
+    const UHNAMES = '@MatrixBridge!matrixbri@bridge.host ircbob!~bob@irc.host carol!c@irc.host';
+    const modes = (c: FakeIrcClient): string[] => c.linesOf('MODE').filter((l) => l.params[0] === '#lobby').map((l) => l.raw);
+
+    test('a Matrix ban of a ghost sets +b on its *!*user@host and kicks; the unban lifts the same mask', async () => {
+      await start();
+      await portal(UHNAMES);
+      push(member(BOB_GHOST, 'ban', { sender: ALICE, reason: 'spam', prev: 'join' }));
+      const kick = await bot.waitForCommand('KICK');
+      expect(kick.params).toEqual(['#lobby', 'ircbob', `${ALICE}: spam`]);
+      expect(modes(bot)).toEqual(['MODE #lobby +b *!*bob@irc.host']);
+      expect(store.getLinkedBanMask('test' as never, '#lobby', asUserId(BOB_GHOST), 'matrix')).toBe('*!*bob@irc.host');
+      // ircbob comes back from elsewhere: the unban still lifts the mask that was set.
+      bot.send(':carol!c@irc.host KICK #lobby ircbob :x');
+      bot.send(':ircbob!other@new.host JOIN #lobby');
+      await bot.sync();
+      push(member(BOB_GHOST, 'leave', { sender: ALICE, prev: 'ban' }));
+      await bot.waitFor((l) => l.raw === 'MODE #lobby -b *!*bob@irc.host');
+      await until(() => store.getLinkedBanMask('test' as never, '#lobby', asUserId(BOB_GHOST), 'matrix') === null, 'ban forgotten');
+    });
+
+    test('the account extban when the network told the account; the host mask when ban_mask is host', async () => {
+      await start();
+      await portal(UHNAMES);
+      bot.send(':dave!~d@dave.host JOIN #lobby daveacct :Dave');
+      await until(() => hs.requestsTo('POST', /\/join\//).find((r) => r.query.user_id === '@test_dave:hs.test'), 'dave joins');
+      push(member('@test_dave:hs.test', 'ban', { sender: ALICE, prev: 'join' }));
+      await bot.waitFor((l) => l.raw === 'MODE #lobby +b R:daveacct');
+      await bridge.stop('reconfigure');
+      const nets = { test: { ...config.networks.test, ban_mask: 'host' } } as Config['networks'];
+      bridge = new Bridge(ctx, nets);
+      await bridge.start();
+      const bot2 = await ircd.client(1);
+      await bot2.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#lobby');
+      bot2.send(':MatrixBridge!matrixbri@bridge.host JOIN #lobby');
+      bot2.numeric('353', `= #lobby :${UHNAMES}`);
+      bot2.numeric('366', '#lobby :End of /NAMES list.');
+      await bot2.sync();
+      push(member(BOB_GHOST, 'ban', { sender: ALICE, prev: 'join' }));
+      await bot2.waitFor((l) => l.raw === 'MODE #lobby +b *!*@irc.host');
+    });
+
+    test('a ghost whose host the bridge never saw is not banned on IRC, and the moderator is told', async () => {
+      await start();
+      await portal();
+      push(member(BOB_GHOST, 'ban', { sender: ALICE, prev: 'join' }));
+      expect(await until(() => notices()[0], 'notice')).toContain('no IRC ban was set');
+      await bot.sync();
+      expect(modes(bot)).toEqual([]);
+      expect(bot.linesOf('KICK')).toEqual([]);
+    });
+
+    test('an IRC ban matching one puppet bans its Matrix user; its removal unbans', async () => {
+      await start();
+      await portal(UHNAMES);
+      await puppetOf(ALICE, 'Alice', 1);
+      bot.send(':Alice[m]!~alice@bridge.host JOIN #lobby');
+      bot.send(':carol!c@irc.host MODE #lobby +b *!*alice@*');
+      const ban = await until(() => hs.requestsTo('POST', /\/ban$/)[0], 'a Matrix ban');
+      expect(ban.query.user_id).toBe(BOT);
+      expect(ban.body).toEqual({ user_id: ALICE, reason: 'Banned on IRC by carol (*!*alice@*)' });
+      bot.send(':carol!c@irc.host MODE #lobby -b *!*alice@*');
+      const unban = await until(() => hs.requestsTo('POST', /\/unban$/)[0], 'a Matrix unban');
+      expect(unban.body).toEqual({ user_id: ALICE, reason: 'Unbanned on IRC by carol (*!*alice@*)' });
+    });
+
+    test('an IRC ban matching many puppets, or the bridge itself, bans nobody in Matrix: the room is told', async () => {
+      await start();
+      await portal(UHNAMES);
+      await puppetOf(ALICE, 'Alice', 1);
+      await puppetOf('@zed:hs.test', 'Zed', 2);
+      bot.send(':Alice[m]!~alice@bridge.host JOIN #lobby');
+      bot.send(':Zed[m]!~zed@bridge.host JOIN #lobby');
+      bot.send(':carol!c@irc.host MODE #lobby +b *!*@bridge.host');
+      const told = await until(() => notices()[0], 'a notice');
+      expect(told).toBe('carol set the IRC ban *!*@bridge.host in #lobby, which matches the bridge itself and 2 bridged ' +
+        'Matrix user(s). The bridge does not ban anyone here for it; IRC applies it to their connections as to anyone\'s.');
+      bot.send(':carol!c@irc.host MODE #lobby +b *!*@*.host');
+      await until(() => notices().length === 2, 'a second notice');
+      bot.send(':carol!c@irc.host MODE #lobby +bb R:alice *!*@elsewhere');
+      bot.send(':ircbob!bob@irc.host PRIVMSG #lobby :marker');
+      await until(() => hs.requestsTo('PUT', /\/send\//).some((r) => (r.body as { body?: string }).body === 'marker'), 'marker');
+      expect(hs.requestsTo('POST', /\/ban$/)).toEqual([]);
+      expect(notices()).toHaveLength(2);
+    });
+
+    test('two Matrix users whose localparts clean to the same username get different IRC usernames', async () => {
+      await start();
+      await portal();
+      const one = await puppetOf('@alice:one.test', 'A1', 1);
+      const two = await puppetOf('@alice:two.test', 'A2', 2);
+      const users = [one, two].map((c) => c.linesOf('USER')[0]?.params[0]);
+      expect(users[0]).toBe('alice');
+      expect(users[1]).toMatch(/^alice[0-9a-f]{5}$/);
+      expect(store.getPuppet(asUserId('@alice:two.test'), 'test' as never)?.username).toBe(users[1]);
     });
   });
 

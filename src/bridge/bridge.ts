@@ -234,7 +234,11 @@ export class Bridge implements AppserviceHandlers {
         break;
       case 'member':
         if (net.ghosts.isGhost(e.stateKey)) {
-          if (e.membership === 'leave' || e.membership === 'ban') {
+          if (e.membership === 'ban') {
+            await this.moderation.handleMatrixBan(net, mapping.channel, e);
+          } else if (e.membership === 'leave' && e.prevMembership === 'ban') {
+            await this.moderation.handleMatrixUnban(net, mapping.channel, e);
+          } else if (e.membership === 'leave') {
             await this.moderation.handleMatrixKick(net, mapping.channel, e);
           }
         } else if (this.isGhost(e.stateKey) || e.stateKey === this.ctx.botUserId) {

@@ -25,7 +25,10 @@ export type OutboxItem =
   /** An IRC user set the channel topic. */
   | { kind: 'topic'; userId: UserId; nick: string; topic: string }
   /** IRC kicked a Matrix user's puppet: the Matrix user leaves the room too. */
-  | { kind: 'kick'; userId: UserId; channel: string; by: string; reason: string };
+  | { kind: 'kick'; userId: UserId; channel: string; by: string; reason: string }
+  /** An IRC ban (or its removal) that matches one bridged Matrix user's puppet. */
+  | { kind: 'ban'; userId: UserId; channel: string; by: string; mask: string }
+  | { kind: 'unban'; userId: UserId; channel: string; by: string; mask: string };
 
 export type Deliver = (network: NetworkId, roomId: RoomId, item: OutboxItem) => Promise<void>;
 

@@ -27,6 +27,14 @@ const NICK_REFUSED = new Set(['432', '435', '437', '438', '447']);
 const RENAME_ATTEMPTS = 10;
 const RENAME_TIMEOUT_MS = 10_000;
 
+/** Sends the IRC side of a moderator's action, as their puppet or as the bot. */
+interface Actor {
+  who: 'puppet' | 'bot';
+  send(command: string, params: readonly string[]): boolean;
+  /** The KICK reason: the Matrix reason, cleaned; the bot names the moderator. */
+  reason(text: string | null, fallback: string): string;
+}
+
 export type Outcome<T = void> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** User text for one IRC parameter: no CR, LF or NUL, no surrounding space. */
@@ -56,21 +64,68 @@ export class MatrixModeration {
       log.debug('kicked ghost is not on IRC; nothing to do', { network: net.id, room_id: roomId, user_id: ghost });
       return;
     }
-    const reason = ircParam(e.reason ?? '');
-    const puppet = net.puppets.get(moderator)?.conn;
-    if (puppet?.state === 'registered' && net.isOperator(channel, puppet.nick)) {
-      puppet.kick(channel, nick, reason || 'Kicked from Matrix');
-      log.info('ghost kicked on IRC by the moderator\'s puppet', { network: net.id, room_id: roomId, user_id: moderator, nick });
+    const actor = await this.actorFor(net, channel, roomId, moderator, 'kick');
+    if (!actor.ok) {
+      log.info('Matrix kick not carried to IRC', { network: net.id, room_id: roomId, user_id: moderator, nick, reason: actor.reason });
+      await this.notify(roomId, `${moderator}: ${nick} left this room but is still in ${channel} on IRC: ${actor.reason}.`);
       return;
     }
-    const allowed = await this.botMayAct(net, channel, roomId, moderator, 'kick');
-    if (!allowed.ok) {
-      log.info('Matrix kick not carried to IRC', { network: net.id, room_id: roomId, user_id: moderator, nick, reason: allowed.reason });
-      await this.notify(roomId, `${moderator}: ${nick} left this room but is still in ${channel} on IRC: ${allowed.reason}.`);
+    actor.value.send('KICK', [channel, nick, actor.value.reason(e.reason, 'Kicked from Matrix')]);
+    log.info('ghost kicked on IRC', { network: net.id, room_id: roomId, user_id: moderator, nick, by: actor.value.who });
+  }
+
+  /**
+   * A Matrix moderator banned an IRC user's ghost: a channel ban on a mask that targets that IRC
+   * user (see `ban_mask`), then a kick, by the same rules as a kick. The mask is remembered so
+   * that the unban lifts it.
+   */
+  async handleMatrixBan(net: NetworkBridge, channel: string, e: MemberEvent): Promise<void> {
+    const roomId = e.roomId as RoomId;
+    const ghost = e.stateKey as UserId;
+    const moderator = e.sender as UserId;
+    net.ghosts.forgetMembership(roomId, ghost);
+    const nick = this.ctx.store.getGhostByUserId(net.id, ghost)?.nick;
+    const who = nick ? net.identityOf(nick) : null;
+    if (!nick || !who) {
+      log.info('Matrix ban not carried to IRC: host unknown', { network: net.id, room_id: roomId, user_id: ghost });
+      await this.notify(roomId, `${moderator}: ${nick ?? ghost} is banned here, but no IRC ban was set: the bridge has not ` +
+        'seen that IRC user\'s host.');
       return;
     }
-    net.sendAsBot('KICK', [channel, nick, `${moderator}${reason ? ': ' + reason : ''}`]);
-    log.info('ghost kicked on IRC by the bot', { network: net.id, room_id: roomId, user_id: moderator, nick });
+    const actor = await this.actorFor(net, channel, roomId, moderator, 'ban');
+    if (!actor.ok) {
+      log.info('Matrix ban not carried to IRC', { network: net.id, room_id: roomId, user_id: moderator, nick, reason: actor.reason });
+      await this.notify(roomId, `${moderator}: ${nick} is banned here but not on IRC in ${channel}: ${actor.reason}.`);
+      return;
+    }
+    const mask = net.banMask(who);
+    actor.value.send('MODE', [channel, '+b', mask]);
+    if (net.isInChannel(channel, nick)) {
+      actor.value.send('KICK', [channel, nick, actor.value.reason(e.reason, 'Banned from Matrix')]);
+    }
+    this.ctx.store.saveLinkedBan({ network: net.id, channelFolded: net.fold(channel), userId: ghost, origin: 'matrix', mask });
+    log.info('ghost banned on IRC', { network: net.id, room_id: roomId, user_id: moderator, nick, mask, by: actor.value.who });
+  }
+
+  /** A Matrix moderator lifted the ban of a ghost: the mask the bridge set for it is removed. */
+  async handleMatrixUnban(net: NetworkBridge, channel: string, e: MemberEvent): Promise<void> {
+    const roomId = e.roomId as RoomId;
+    const ghost = e.stateKey as UserId;
+    const moderator = e.sender as UserId;
+    const mask = this.ctx.store.getLinkedBanMask(net.id, net.fold(channel), ghost, 'matrix');
+    if (mask === null) {
+      log.debug('unbanned ghost has no IRC ban set by the bridge', { network: net.id, room_id: roomId, user_id: ghost });
+      return;
+    }
+    const actor = await this.actorFor(net, channel, roomId, moderator, 'ban');
+    if (!actor.ok) {
+      log.info('Matrix unban not carried to IRC', { network: net.id, room_id: roomId, user_id: moderator, mask, reason: actor.reason });
+      await this.notify(roomId, `${moderator}: the IRC ban ${mask} in ${channel} stays: ${actor.reason}.`);
+      return;
+    }
+    actor.value.send('MODE', [channel, '-b', mask]);
+    this.ctx.store.removeLinkedBan(net.id, net.fold(channel), ghost, 'matrix');
+    log.info('ghost unbanned on IRC', { network: net.id, room_id: roomId, user_id: moderator, mask, by: actor.value.who });
   }
 
   /** A Matrix topic change: the sender's puppet sets the channel topic. IRC's refusal (not an
@@ -135,6 +190,29 @@ export class MatrixModeration {
     }
     log.info('IRC refused a puppet rename', { network: net.id, user_id: userId, nick: wanted, reason: result.reason });
     await this.notify(roomId, `${userId}: IRC refused the nick ${wanted} (${result.reason}); you are still ${before} there.`);
+  }
+
+  /** Who carries out a moderator's `action` on IRC: their own puppet when it is a channel
+   *  operator, else the bot when it is one and the moderator's power level allows. */
+  private async actorFor(net: NetworkBridge, channel: string, roomId: RoomId, moderator: UserId,
+    action: 'kick' | 'ban'): Promise<Outcome<Actor>> {
+    const puppet = net.puppets.get(moderator)?.conn;
+    if (puppet?.state === 'registered' && net.isOperator(channel, puppet.nick)) {
+      return { ok: true, value: {
+        who: 'puppet',
+        send: (command, params) => puppet.send(command, params),
+        reason: (text, fallback) => ircParam(text ?? '') || fallback,
+      } };
+    }
+    const allowed = await this.botMayAct(net, channel, roomId, moderator, action);
+    if (!allowed.ok) {
+      return allowed;
+    }
+    return { ok: true, value: {
+      who: 'bot',
+      send: (command, params) => net.sendAsBot(command, params),
+      reason: (text) => `${moderator}${ircParam(text ?? '') ? ': ' + ircParam(text ?? '') : ''}`,
+    } };
   }
 
   /** May the bot carry out `action` for `userId`: is it a channel operator, and does the user's

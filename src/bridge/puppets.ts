@@ -3,6 +3,7 @@
  * room and closed when they leave the last one. Nicks come from the template, are fitted to the
  * server's NICKLEN and remembered in the store.
  */
+import { createHash } from 'node:crypto';
 import type { NetworkConfig } from '../config';
 import type { Channel, NetworkId, UserId } from '../ids';
 import { localpartOf } from '../ids';
@@ -255,8 +256,12 @@ export class Puppets {
     const suffix = templateSuffix(this.cfg.puppet_nick_template);
     let base = wanted;
     let erroneousCount = 0;
-    const username = stored?.username ?? makeUsername(renderTemplate(this.cfg.puppet_username_template,
-      { LOCALPART: localpart }));
+    const username = stored?.username ?? this.uniqueUsername(p.userId, makeUsername(renderTemplate(this.cfg.puppet_username_template,
+      { LOCALPART: localpart })));
+    if (!stored) {
+      // Claims the username now: another user's puppet connecting meanwhile must not take it.
+      this.ctx.store.savePuppet({ userId: p.userId, network: this.network, nick: wanted as never, username });
+    }
     const conn = new IrcConnection({
       host: this.cfg.host,
       port: this.cfg.port,
@@ -305,6 +310,19 @@ export class Puppets {
       this.regainNick(conn, stored.nick);
     }
     return conn;
+  }
+
+  /** Each Matrix user's puppet has its own username on the network, so that an IRC ban on
+   *  `*!*user@host` hits one user: when another user's puppet has `base`, a digest of the full
+   *  user ID (stable across restarts) replaces its end. */
+  private uniqueUsername(userId: UserId, base: string): string {
+    for (let i = 0; ; i++) {
+      const candidate = i === 0 ? base
+        : base.slice(0, 5) + createHash('sha256').update(i === 1 ? userId : `${userId}/${i}`).digest('hex').slice(0, 5);
+      if (!this.ctx.store.isUsernameTaken(this.network, candidate, userId)) {
+        return candidate;
+      }
+    }
   }
 
   /** A reconnect had to take a stand-in nick (the old connection's ghost still held the real
