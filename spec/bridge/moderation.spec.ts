@@ -433,12 +433,15 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
     test('two Matrix users whose localparts clean to the same username get different IRC usernames', async () => {
       await start();
       await portal();
-      const one = await puppetOf('@alice:one.test', 'A1', 1);
-      const two = await puppetOf('@alice:two.test', 'A2', 2);
-      const users = [one, two].map((c) => c.linesOf('USER')[0]?.params[0]);
+      // Both connect at once: neither is stored yet when the other picks its username.
+      push(member('@alice:one.test', 'join', { displayname: 'A1' }), member('@alice:two.test', 'join', { displayname: 'A2' }));
+      const clients = [await ircd.client(1), await ircd.client(2)];
+      await Promise.all(clients.map((c) => c.waitFor((l) => l.command === 'JOIN')));
+      const users = clients.map((c) => c.linesOf('USER')[0]?.params[0]).sort();
       expect(users[0]).toBe('alice');
       expect(users[1]).toMatch(/^alice[0-9a-f]{5}$/);
-      expect(store.getPuppet(asUserId('@alice:two.test'), 'test' as never)?.username).toBe(users[1]);
+      const stored = ['@alice:one.test', '@alice:two.test'].map((u) => store.getPuppet(asUserId(u), 'test' as never)?.username).sort();
+      expect(stored).toEqual(users);
     });
   });
 

@@ -43,6 +43,8 @@ export class Puppets {
   private readonly regaining = new Map<IrcConnection, string>();
   private stopped = false;
   private readonly waiting: Array<() => void> = [];
+  /** Usernames given to puppets in this process, by user: one per user, never shared. */
+  private readonly claimedUsernames = new Map<string, UserId>();
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -258,10 +260,6 @@ export class Puppets {
     let erroneousCount = 0;
     const username = stored?.username ?? this.uniqueUsername(p.userId, makeUsername(renderTemplate(this.cfg.puppet_username_template,
       { LOCALPART: localpart })));
-    if (!stored) {
-      // Claims the username now: another user's puppet connecting meanwhile must not take it.
-      this.ctx.store.savePuppet({ userId: p.userId, network: this.network, nick: wanted as never, username });
-    }
     const conn = new IrcConnection({
       host: this.cfg.host,
       port: this.cfg.port,
@@ -319,7 +317,10 @@ export class Puppets {
     for (let i = 0; ; i++) {
       const candidate = i === 0 ? base
         : base.slice(0, 5) + createHash('sha256').update(i === 1 ? userId : `${userId}/${i}`).digest('hex').slice(0, 5);
-      if (!this.ctx.store.isUsernameTaken(this.network, candidate, userId)) {
+      const claimant = this.claimedUsernames.get(candidate);
+      if ((claimant === undefined || claimant === userId) && !this.ctx.store.isUsernameTaken(this.network, candidate, userId)) {
+        // Held from now on: another user's puppet connecting before this one is stored must not take it.
+        this.claimedUsernames.set(candidate, userId);
         return candidate;
       }
     }
