@@ -11,7 +11,7 @@ import { parseMatrixEvent } from '../matrix/events';
 import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
 import { MatrixToIrc } from './matrix-to-irc';
-import { MatrixModeration } from './moderation';
+import { MatrixModeration } from './matrix-moderation';
 import { NetworkBridge } from './network';
 import { Portals } from './portals';
 import { KeyedQueue } from './room-queue';

@@ -8,12 +8,13 @@ import { ircToMatrix } from '../format/irc-to-matrix';
 import type { NetworkId, RoomId, UserId } from '../ids';
 import { IrcBannedError, IrcConnection } from '../irc/connection';
 import type { IrcEvent, IrcEventOf } from '../irc/events';
-import { banMaskFor, type IrcIdentity, isHostmask, maskMatches } from '../irc/masks';
-import { type ModeChange, operatorSymbols } from '../irc/modes';
+import { banMaskFor, type IrcIdentity } from '../irc/masks';
+import { operatorSymbols } from '../irc/modes';
 import { getLogger } from '../log';
-import { MatrixApiError } from '../matrix/client';
 import type { BridgeContext } from './context';
 import { Ghosts } from './ghosts';
+import { IrcModeration } from './irc-moderation';
+import { IrcUsers } from './irc-users';
 import { type Puppet, Puppets } from './puppets';
 import type { MatrixOutbox, OutboxItem } from './matrix-outbox';
 
@@ -45,8 +46,9 @@ export class NetworkBridge {
   private botTimer: NodeJS.Timeout | null = null;
   private lastNickLen = 9;
   private readyWaiters: Array<() => void> = [];
-  /** What the bot knows of each IRC user it shares a channel with, by folded nick. */
-  private readonly users = new Map<string, IrcIdentity>();
+  /** What the bot knows of each IRC user it shares a channel with. */
+  private readonly users: IrcUsers;
+  private readonly moderation: IrcModeration;
   /** Nicks that quit in a netsplit, with the timer that makes their ghosts leave. */
   private readonly splitQuits = new Map<string, NodeJS.Timeout>();
 
@@ -68,6 +70,8 @@ export class NetworkBridge {
       whenReady: (ms) => this.whenReady(ms),
       fold: (s) => this.fold(s),
     }, (p, e) => this.onPuppetEvent(p, e));
+    this.users = new IrcUsers((s) => this.fold(s));
+    this.moderation = new IrcModeration(ctx, this, outbox, notifyRoom);
   }
 
   fold(s: string): string {
@@ -168,7 +172,7 @@ export class NetworkBridge {
 
   /** nick!user@host (and account) of an IRC user the bot has seen, or null. */
   identityOf(nick: string): IrcIdentity | null {
-    return this.users.get(this.fold(nick)) ?? null;
+    return this.users.get(nick);
   }
 
   /** The ban mask (by `ban_mask`) that targets this IRC user. */
@@ -255,7 +259,7 @@ export class NetworkBridge {
     if (bot !== this.bot) {
       return;
     }
-    this.trackIdentity(e);
+    this.users.track(e);
     switch (e.type) {
       case 'message':
         this.handleIrcMessage(e);
@@ -302,53 +306,8 @@ export class NetworkBridge {
     }
   }
 
-  /** Keeps `users` current from every line that shows who someone is. */
-  private trackIdentity(e: IrcEvent): void {
-    const set = (nick: string, ident: string, host: string, account?: string | null): void => {
-      const folded = this.fold(nick);
-      const had = this.users.get(folded);
-      this.users.set(folded, { nick, ident, host, account: account === undefined ? (had?.account ?? null) : account });
-    };
-    switch (e.type) {
-      case 'join':
-        set(e.user.nick, e.user.ident, e.user.host, e.account);
-        break;
-      case 'message':
-        if (e.from.nick && e.from.host) {
-          set(e.from.nick, e.from.ident, e.from.host, e.tags['account'] ?? undefined);
-        }
-        break;
-      case 'names':
-        for (const u of e.users) {
-          if (u.host !== undefined) {
-            set(u.nick, u.ident ?? '', u.host);
-          }
-        }
-        break;
-      case 'account': {
-        const had = this.users.get(this.fold(e.nick));
-        if (had) {
-          had.account = e.account;
-        }
-        break;
-      }
-      case 'nick': {
-        const had = this.users.get(this.fold(e.nick));
-        this.users.delete(this.fold(e.nick));
-        if (had) {
-          this.users.set(this.fold(e.newNick), { ...had, nick: e.newNick });
-        }
-        break;
-      }
-      case 'quit':
-        this.users.delete(this.fold(e.nick));
-        break;
-      default:
-        break;
-    }
-  }
-
-  private roomOf(channel: string): RoomId | null {
+  /** The room bridged to `channel`, or null. */
+  roomOf(channel: string): RoomId | null {
     return this.ctx.store.getRoomByChannel(this.id, this.fold(channel))?.roomId ?? null;
   }
 
@@ -394,23 +353,10 @@ export class NetworkBridge {
         await this.ghosts.ensureProfile(item.userId, item.nick);
         break;
       case 'topic':
-        await this.deliverTopic(roomId, item.userId, item.nick, item.topic);
-        break;
       case 'kick':
-        await this.deliverKick(roomId, item);
-        break;
       case 'ban':
-        await this.deliverBan(roomId, item);
-        break;
       case 'unban':
-        try {
-          await this.ctx.matrix.unban(roomId, item.userId, `Unbanned on IRC by ${item.by} (${item.mask})`, this.ctx.botUserId);
-        } catch (err) {
-          if (!(err instanceof MatrixApiError && err.status < 500 && err.status !== 429)) {
-            throw err;
-          }
-          this.log.info('Matrix unban after an IRC unban refused', { room_id: roomId, user_id: item.userId, err: err.message });
-        }
+        await this.moderation.deliver(roomId, item);
         break;
       case 'sync': {
         const keep = new Set<string>(item.keep);
@@ -423,58 +369,6 @@ export class NetworkBridge {
         break;
       }
     }
-  }
-
-  /** The topic is set by the ghost of whoever set it on IRC; when the room does not let the
-   *  ghost set it, the bot sets it and says who did. */
-  private async deliverTopic(roomId: RoomId, userId: UserId, nick: string, topic: string): Promise<void> {
-    await this.ghosts.ensureInRoom(roomId, userId, nick);
-    try {
-      await this.ctx.matrix.sendState(roomId, 'm.room.topic', '', { topic }, userId);
-    } catch (err) {
-      if (!(err instanceof MatrixApiError && err.status === 403)) {
-        throw err;
-      }
-      await this.ctx.matrix.sendState(roomId, 'm.room.topic', '', { topic }, this.ctx.botUserId);
-      await this.notifyRoom(roomId, `${nick} changed the topic on IRC.`);
-    }
-  }
-
-  /** IRC kicked a Matrix user's puppet: the bot kicks the user from the room, naming the IRC
-   *  kicker; the user's puppet leaves the network when that was its last channel. */
-  private async deliverKick(roomId: RoomId, item: Extract<OutboxItem, { kind: 'kick' }>): Promise<void> {
-    const reason = `Kicked on IRC by ${item.by}${item.reason ? ': ' + item.reason : ''}`;
-    try {
-      await this.ctx.matrix.kick(roomId, item.userId, reason, this.ctx.botUserId);
-    } catch (err) {
-      if (!(err instanceof MatrixApiError && err.status === 403)) {
-        throw err;
-      }
-      this.log.warn('could not kick a Matrix user kicked on IRC', { room_id: roomId, user_id: item.userId, err: err.message });
-      await this.notifyRoom(roomId, `${item.userId}: ${item.by} kicked you from ${item.channel} on IRC (${item.reason || 'no reason'}), ` +
-        'but the bridge may not kick you from this room. Your next message rejoins the channel.');
-      return;
-    }
-    this.ctx.store.removeMember(roomId, item.userId);
-    await this.puppets.partChannel(item.userId, item.channel, reason);
-  }
-
-  /** An IRC ban that matches one bridged Matrix user's puppet bans that user in the room. */
-  private async deliverBan(roomId: RoomId, item: Extract<OutboxItem, { kind: 'ban' }>): Promise<void> {
-    const reason = `Banned on IRC by ${item.by} (${item.mask})`;
-    try {
-      await this.ctx.matrix.ban(roomId, item.userId, reason, this.ctx.botUserId);
-    } catch (err) {
-      if (!(err instanceof MatrixApiError && err.status === 403)) {
-        throw err;
-      }
-      this.log.warn('could not ban a Matrix user banned on IRC', { room_id: roomId, user_id: item.userId, err: err.message });
-      await this.notifyRoom(roomId, `${item.userId}: ${item.by} banned you from ${item.channel} on IRC (${item.mask}), ` +
-        'but the bridge may not ban you from this room.');
-      return;
-    }
-    this.ctx.store.removeMember(roomId, item.userId);
-    await this.puppets.partChannel(item.userId, item.channel, reason);
   }
 
   /** A word of an IRC line that is the nick of a bridged Matrix user becomes a pill. */
@@ -618,7 +512,7 @@ export class NetworkBridge {
     const prefix = this.bot?.modeRules.prefix ?? [];
     for (const c of e.changes) {
       if (c.kind === 'list' && c.mode === 'b' && c.param !== null) {
-        this.handleIrcBan(st, e.by, c);
+        this.moderation.handleIrcBan({ name: st.name, nicks: st.nicks.values() }, e.by, c);
         continue;
       }
       if (c.kind !== 'prefix' || c.param === null) {
@@ -632,64 +526,6 @@ export class NetworkBridge {
       const next = c.adding ? prefix.map((p) => p.symbol).filter((x) => x === symbol || without.includes(x)).join('') : without;
       st.prefixes.set(folded, next);
     }
-  }
-
-  // MODE <channel> +b|-b <mask>: a mask that matches exactly one bridged Matrix user's puppet
-  // (and not the bot) bans that user in the room, and its removal unbans them; one that matches
-  // several is only told, never turned into Matrix bans. Masks our own side set came from
-  // Matrix already.
-  private handleIrcBan(st: ChannelState, by: string | null, c: ModeChange): void {
-    const roomId = this.roomOf(st.name);
-    const mask = c.param as string;
-    if (!roomId || by === null || this.isOwnNick(by)) {
-      return;
-    }
-    if (!c.adding) {
-      // Only a ban this bridge carried to Matrix is lifted there.
-      const userId = this.ctx.store.getLinkedBanUser(this.id, this.fold(st.name), this.fold(mask), 'irc');
-      if (userId) {
-        this.ctx.store.removeLinkedBan(this.id, this.fold(st.name), userId, 'irc');
-        this.outbox.push(this.id, roomId, { kind: 'unban', userId, channel: st.name, by, mask });
-      }
-      return;
-    }
-    if (!isHostmask(mask)) {
-      this.log.debug('IRC ban mask not evaluated (extban)', { channel: st.name, mask });
-      return;
-    }
-    const fold = (s: string): string => this.fold(s);
-    const matched: UserId[] = [];
-    let botMatched = false;
-    for (const nick of st.nicks.values()) {
-      const userId = this.puppets.userIdOfNick(nick);
-      const isBot = this.fold(nick) === this.fold(this.botNick);
-      if (!userId && !isBot) {
-        continue;
-      }
-      const seen = this.users.get(this.fold(nick));
-      const own = userId ? this.puppets.get(userId)?.conn?.userHost : undefined;
-      const who = seen ?? (own ? { nick, ident: own.user, host: own.host } : null);
-      if (who && maskMatches(mask, who, fold)) {
-        if (isBot) {
-          botMatched = true;
-        } else if (userId) {
-          matched.push(userId);
-        }
-      }
-    }
-    if (matched.length === 0 && !botMatched) {
-      return;
-    }
-    if (matched.length > 1 || botMatched) {
-      this.log.warn('IRC ban matches many bridged users; not carried to Matrix', { channel: st.name, mask, count: matched.length });
-      void this.notifyRoom(roomId, `${by} set the IRC ban ${mask} in ${st.name}, which matches ` +
-        `${botMatched ? 'the bridge itself and ' : ''}${matched.length} bridged Matrix user(s). The bridge does not ` +
-        'ban anyone here for it; IRC applies it to their connections as to anyone\'s.');
-      return;
-    }
-    const userId = matched[0] as UserId;
-    this.ctx.store.saveLinkedBan({ network: this.id, channelFolded: this.fold(st.name), userId, origin: 'irc', mask: this.fold(mask) });
-    this.outbox.push(this.id, roomId, { kind: 'ban', userId, channel: st.name, by, mask });
   }
 
   private handleIrcNames(e: IrcEventOf<'names'>): void {

@@ -1,6 +1,6 @@
 /**
- * Room state and moderation from Matrix to IRC: kicks of ghosts, topics, and display-name
- * changes that rename puppets. Called once per event, in order, from the bridge's queues.
+ * Room state and moderation from Matrix to IRC: kicks, bans and unbans of ghosts, topics, and
+ * display-name changes that rename puppets. Called once per event, in order, from the queues.
  * What cannot be carried out is explained to the person in the room, logged, and changes
  * nothing else.
  */
@@ -15,7 +15,7 @@ import type { BridgeContext } from './context';
 import type { NetworkBridge } from './network';
 import { templateSuffix } from './puppets';
 
-const log = getLogger('bridge.moderation');
+const log = getLogger('bridge.moderation.matrix');
 
 type MemberEvent = Extract<MatrixEvent, { kind: 'member' }>;
 type TopicEvent = Extract<MatrixEvent, { kind: 'topic' }>;
