@@ -276,7 +276,26 @@ describe('IrcConnection against a scripted ircd', () => {
           `:${SRV} 366 bot #chan :End of /NAMES list.`],
         expected: [{ type: 'names', channel: '#chan', users: [
           { nick: 'alice', prefixes: '@' }, { nick: 'bob', prefixes: '+' }, { nick: 'carol', prefixes: '' },
-          { nick: 'dave', prefixes: '@+' }, { nick: 'eve', prefixes: '' }] }] },
+          { nick: 'dave', prefixes: '@+' }, { nick: 'eve', prefixes: '', ident: 'e', host: 'h.example' }] }] },
+      { name: 'NAMES with userhost-in-names keeps user and host',
+        lines: [`:${SRV} 353 bot = #chan :@op!~o@op.host +v!v@v.host`, `:${SRV} 366 bot #chan :End`],
+        expected: [{ type: 'names', channel: '#chan', users: [
+          { nick: 'op', prefixes: '@', ident: '~o', host: 'op.host' }, { nick: 'v', prefixes: '+', ident: 'v', host: 'v.host' }] }] },
+      { name: 'channel MODE, one change per letter with its parameter',
+        lines: [':op!o@h MODE #chan +ob-v+l alice *!*@bad.host bob 10'],
+        expected: [{ type: 'mode', channel: '#chan', by: 'op', changes: [
+          { adding: true, mode: 'o', param: 'alice', kind: 'prefix' },
+          { adding: true, mode: 'b', param: '*!*@bad.host', kind: 'list' },
+          { adding: false, mode: 'v', param: 'bob', kind: 'prefix' },
+          { adding: true, mode: 'l', param: '10', kind: 'setting' }] }] },
+      { name: 'channel MODE set by a server', lines: [`:${SRV} MODE #chan +nt`],
+        expected: [{ type: 'mode', channel: '#chan', by: null, changes: [
+          { adding: true, mode: 'n', param: null, kind: 'flag' }, { adding: true, mode: 't', param: null, kind: 'flag' }] }] },
+      { name: 'user MODE is not a channel mode', lines: [':bot MODE bot +i'], expected: [] },
+      { name: 'ACCOUNT (account-notify)', lines: [`:${ALICE} ACCOUNT alice_acct`, `:${ALICE} ACCOUNT *`],
+        expected: [{ type: 'account', nick: 'alice', account: 'alice_acct' }, { type: 'account', nick: 'alice', account: null }] },
+      { name: '482 not an operator -> refused', lines: [`:${SRV} 482 bot #chan :You're not a channel operator`],
+        expected: [{ type: 'refused', code: '482', target: '#chan', reason: "You're not a channel operator" }] },
       { name: 'NAMES of two channels interleaved',
         lines: [`:${SRV} 353 bot = #a :x`, `:${SRV} 353 bot = #b :@y`, `:${SRV} 353 bot = #a :+z`,
           `:${SRV} 366 bot #b :End`, `:${SRV} 366 bot #a :End`],
@@ -347,6 +366,7 @@ describe('IrcConnection against a scripted ircd', () => {
         `:${SRV} 353 alice_m = #chan :@bob alice_m`, // dropped
         `:${SRV} 366 alice_m #chan :End`, // dropped
         ':op!o@h KICK #chan bob :not you', // dropped
+        ':op!o@h MODE #chan +o alice_m', // channel modes are the bot's to read: dropped
         ':op!o@h KICK #chan ALICE_M :you', // kick of self (case-folded): reported
         `:${SRV} 474 alice_m #secret :Cannot join channel (+b)`, // refusal: reported
         `:${me} PART #chan :leaving`, // own part: reported

@@ -13,6 +13,7 @@ import { CatchUp } from './catch-up';
 import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
 import { MatrixToIrc } from './matrix-to-irc';
+import { MatrixModeration } from './matrix-moderation';
 import { NetworkBridge } from './network';
 import { Portals } from './portals';
 import { KeyedQueue } from './room-queue';
@@ -69,6 +70,7 @@ export class Bridge implements AppserviceHandlers {
   readonly portals: Portals;
   readonly outbox: MatrixOutbox;
   private readonly matrixToIrc: MatrixToIrc;
+  private readonly moderation: MatrixModeration;
   private readonly queue: KeyedQueue;
   /** Highest inbound sequence number already handed to a room queue. */
   private dispatchedSeq = 0;
@@ -97,6 +99,7 @@ export class Bridge implements AppserviceHandlers {
     }
     this.portals = new Portals(ctx, this.networks);
     this.matrixToIrc = new MatrixToIrc(ctx, notify);
+    this.moderation = new MatrixModeration(ctx, notify);
     this.queue = new KeyedQueue((key, err) => log.error('Matrix event handling failed', { key, err }));
     this.catchUp = new CatchUp(ctx, {
       maxAgeMs: opts.catchUpMaxAgeMs ?? 0,
@@ -383,9 +386,28 @@ export class Bridge implements AppserviceHandlers {
         await this.matrixToIrc.handleMatrixMessage(net, mapping.channel, mapping.key, e, seq);
         break;
       case 'member':
-        if (!this.isGhost(e.stateKey) && e.stateKey !== this.ctx.botUserId) {
+        if (net.ghosts.isGhost(e.stateKey)) {
+          if (e.membership === 'ban') {
+            await this.moderation.handleMatrixBan(net, mapping.channel, e);
+          } else if (e.membership === 'leave' && e.prevMembership === 'ban') {
+            await this.moderation.handleMatrixUnban(net, mapping.channel, e);
+          } else if (e.membership === 'leave') {
+            await this.moderation.handleMatrixKick(net, mapping.channel, e);
+          }
+        } else if (this.isGhost(e.stateKey) || e.stateKey === this.ctx.botUserId) {
+          break;
+        } else if (e.membership === 'join' && e.prevMembership === 'join') {
+          const before = this.ctx.store.getMember(e.roomId as RoomId, e.stateKey as UserId);
+          this.ctx.store.addMember({ roomId: e.roomId as RoomId, userId: e.stateKey as UserId, displayName: e.displayName });
+          if (before?.displayName !== e.displayName && net.exclusionOf(e.stateKey) === null) {
+            await this.moderation.handleMatrixDisplayName(net, e.roomId as RoomId, e.stateKey as UserId, e.displayName);
+          }
+        } else {
           await this.matrixToIrc.handleMatrixMember(net, mapping.channel, mapping.key, e);
         }
+        break;
+      case 'topic':
+        await this.moderation.handleMatrixTopic(net, mapping.channel, mapping.key, e);
         break;
       default:
         break;
@@ -409,6 +431,9 @@ export class Bridge implements AppserviceHandlers {
       const activity = new Map<UserId, number>();
       for (const mapping of this.ctx.store.listRoomMappings(net.id)) {
         for (const member of this.ctx.store.listMembers(mapping.roomId)) {
+          if (net.exclusionOf(member.userId) !== null) {
+            continue;
+          }
           let lastActive = activity.get(member.userId);
           if (lastActive === undefined) {
             lastActive = this.ctx.store.getPuppetActivity(member.userId, net.id);

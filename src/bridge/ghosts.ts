@@ -87,6 +87,12 @@ export class Ghosts {
     return userId;
   }
 
+  /** The ghost was removed from the room on the Matrix side (kick, ban): the next message
+   *  joins it again instead of trusting the cache. */
+  forgetMembership(roomId: RoomId, userId: UserId): void {
+    this.joined.delete(`${roomId}|${userId}`);
+  }
+
   async leaveRoom(roomId: RoomId, userId: UserId, reason?: string): Promise<void> {
     this.joined.delete(`${roomId}|${userId}`);
     try {

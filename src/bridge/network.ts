@@ -8,9 +8,13 @@ import { ircToMatrix } from '../format/irc-to-matrix';
 import type { NetworkId, RoomId, UserId } from '../ids';
 import { IrcBannedError, IrcConnection } from '../irc/connection';
 import type { IrcEvent, IrcEventOf } from '../irc/events';
+import { banMaskFor, type IrcIdentity } from '../irc/masks';
+import { operatorSymbols } from '../irc/modes';
 import { getLogger } from '../log';
 import type { BridgeContext } from './context';
 import { Ghosts } from './ghosts';
+import { IrcModeration } from './irc-moderation';
+import { IrcUsers } from './irc-users';
 import { type Puppet, Puppets } from './puppets';
 import type { MatrixOutbox, OutboxItem } from './matrix-outbox';
 
@@ -21,6 +25,8 @@ interface ChannelState {
   name: string;
   /** folded nick -> nick as spelt */
   nicks: Map<string, string>;
+  /** folded nick -> status symbols (`@`, `+`), from NAMES and MODE */
+  prefixes: Map<string, string>;
   topic: string | null;
   /** Resolved when the bot's JOIN completed (end of NAMES); rejected when refused. */
   ready: Promise<void>;
@@ -40,6 +46,9 @@ export class NetworkBridge {
   private botTimer: NodeJS.Timeout | null = null;
   private lastNickLen = 9;
   private readyWaiters: Array<() => void> = [];
+  /** What the bot knows of each IRC user it shares a channel with. */
+  private readonly users: IrcUsers;
+  private readonly moderation: IrcModeration;
   /** Nicks that quit in a netsplit, with the timer that makes their ghosts leave. */
   private readonly splitQuits = new Map<string, NodeJS.Timeout>();
 
@@ -61,6 +70,8 @@ export class NetworkBridge {
       whenReady: (ms) => this.whenReady(ms),
       fold: (s) => this.fold(s),
     }, (p, e) => this.onPuppetEvent(p, e));
+    this.users = new IrcUsers((s) => this.fold(s));
+    this.moderation = new IrcModeration(ctx, this, outbox, notifyRoom);
   }
 
   fold(s: string): string {
@@ -130,7 +141,7 @@ export class NetworkBridge {
       let settle!: ChannelState['settle'];
       const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
       ready.catch(() => undefined);
-      st = { name: channel, nicks: new Map(), topic: null, ready, settle, joined: false };
+      st = { name: channel, nicks: new Map(), prefixes: new Map(), topic: null, ready, settle, joined: false };
       this.channels.set(folded, st);
       if (this.connected) {
         this.bot?.join(channel, key);
@@ -147,6 +158,48 @@ export class NetworkBridge {
       clearTimeout(timer);
     }
     return state;
+  }
+
+  /** Is `nick` in `channel`, as the bot last saw it? */
+  isInChannel(channel: string, nick: string): boolean {
+    return this.channels.get(this.fold(channel))?.nicks.has(this.fold(nick)) ?? false;
+  }
+
+  /** The channel's topic as the bot last saw it (null before it knows). */
+  channelTopic(channel: string): string | null {
+    return this.channels.get(this.fold(channel))?.topic ?? null;
+  }
+
+  /** nick!user@host (and account) of an IRC user the bot has seen, or null. */
+  identityOf(nick: string): IrcIdentity | null {
+    return this.users.get(nick);
+  }
+
+  /** The ban mask (by `ban_mask`) that targets this IRC user. */
+  banMask(who: IrcIdentity): string {
+    return banMaskFor(who, this.cfg.ban_mask, this.bot?.extban ?? null);
+  }
+
+  /** Is `nick` a channel operator (or higher) in `channel`, as the bot last saw it? */
+  isOperator(channel: string, nick: string): boolean {
+    const symbols = this.channels.get(this.fold(channel))?.prefixes.get(this.fold(nick)) ?? '';
+    const ops = operatorSymbols(this.bot?.modeRules.prefix ?? [{ mode: 'o', symbol: '@' }]);
+    return [...symbols].some((c) => ops.includes(c));
+  }
+
+  /** Sends a command as the bridge bot; false when the bot is not connected. */
+  sendAsBot(command: string, params: readonly string[]): boolean {
+    return this.connected ? (this.bot?.send(command, params) ?? false) : false;
+  }
+
+  /** Why `userId` gets no IRC connection on this network, or null when it may have one. */
+  exclusionOf(userId: string): string | null {
+    for (const rule of this.cfg.excluded_users) {
+      if (new RegExp(rule.regex).test(userId)) {
+        return rule.reason;
+      }
+    }
+    return null;
   }
 
   /** Is `nick` the bot or one of our puppets (so its lines are our own echo)? */
@@ -176,6 +229,7 @@ export class NetworkBridge {
       waiters.forEach((w) => w());
       for (const st of this.channels.values()) {
         st.nicks.clear();
+        st.prefixes.clear();
         const mapping = this.ctx.store.getRoomByChannel(this.id, this.fold(st.name));
         bot.join(st.name, mapping?.key ?? null);
       }
@@ -205,6 +259,7 @@ export class NetworkBridge {
     if (bot !== this.bot) {
       return;
     }
+    this.users.track(e);
     switch (e.type) {
       case 'message':
         this.handleIrcMessage(e);
@@ -216,7 +271,7 @@ export class NetworkBridge {
         this.handleIrcLeave(e.channel, e.nick, e.reason ? `Left IRC: ${e.reason}` : 'Left IRC');
         break;
       case 'kick':
-        this.handleIrcLeave(e.channel, e.nick, `Kicked by ${e.by}: ${e.reason}`);
+        this.handleIrcKick(e);
         break;
       case 'quit':
         this.handleIrcQuit(e);
@@ -227,13 +282,12 @@ export class NetworkBridge {
       case 'names':
         this.handleIrcNames(e);
         break;
-      case 'topic': {
-        const st = this.channels.get(this.fold(e.channel));
-        if (st) {
-          st.topic = e.topic;
-        }
+      case 'topic':
+        this.handleIrcTopic(e);
         break;
-      }
+      case 'mode':
+        this.handleIrcMode(e);
+        break;
       case 'refused':
         this.handleBotRefusal(e);
         break;
@@ -252,7 +306,8 @@ export class NetworkBridge {
     }
   }
 
-  private roomOf(channel: string): RoomId | null {
+  /** The room bridged to `channel`, or null. */
+  roomOf(channel: string): RoomId | null {
     return this.ctx.store.getRoomByChannel(this.id, this.fold(channel))?.roomId ?? null;
   }
 
@@ -297,6 +352,12 @@ export class NetworkBridge {
       case 'rename':
         await this.ghosts.ensureProfile(item.userId, item.nick);
         break;
+      case 'topic':
+      case 'kick':
+      case 'ban':
+      case 'unban':
+        await this.moderation.deliver(roomId, item);
+        break;
       case 'sync': {
         const keep = new Set<string>(item.keep);
         const members = await this.ctx.matrix.joinedMembers(roomId);
@@ -327,9 +388,11 @@ export class NetworkBridge {
     if (this.fold(e.user.nick) === this.fold(this.botNick)) {
       st.joined = true;
       st.nicks.clear();
+      st.prefixes.clear();
       return;
     }
     st.nicks.set(this.fold(e.user.nick), e.user.nick);
+    st.prefixes.set(this.fold(e.user.nick), '');
     const roomId = this.roomOf(e.channel);
     if (roomId && !this.isOwnNick(e.user.nick)) {
       this.outbox.push(this.id, roomId, { kind: 'join', userId: this.ghosts.userIdFor(e.user.nick), nick: e.user.nick });
@@ -339,6 +402,7 @@ export class NetworkBridge {
   private handleIrcLeave(channel: string, nick: string, reason: string): void {
     const st = this.channels.get(this.fold(channel));
     st?.nicks.delete(this.fold(nick));
+    st?.prefixes.delete(this.fold(nick));
     if (this.fold(nick) === this.fold(this.botNick)) {
       if (st) {
         st.joined = false;
@@ -356,6 +420,7 @@ export class NetworkBridge {
     const own = this.isOwnNick(e.nick);
     const channels: ChannelState[] = [];
     for (const st of this.channels.values()) {
+      st.prefixes.delete(folded);
       if (st.nicks.delete(folded) && !own) {
         channels.push(st);
       }
@@ -394,6 +459,8 @@ export class NetworkBridge {
     for (const st of this.channels.values()) {
       if (st.nicks.delete(oldFolded)) {
         st.nicks.set(this.fold(e.newNick), e.newNick);
+        st.prefixes.set(this.fold(e.newNick), st.prefixes.get(oldFolded) ?? '');
+        st.prefixes.delete(oldFolded);
         const roomId = this.roomOf(st.name);
         if (roomId) {
           rooms.push(roomId);
@@ -409,6 +476,58 @@ export class NetworkBridge {
     this.outbox.push(this.id, rooms[0] as RoomId, { kind: 'rename', userId, nick: e.newNick });
   }
 
+  // KICK <channel> <nick> [reason]
+  private handleIrcKick(e: IrcEventOf<'kick'>): void {
+    const userId = this.puppets.userIdOfNick(e.nick);
+    const roomId = this.roomOf(e.channel);
+    if (userId && roomId) {
+      // The puppet's own connection forgets the channel; here the Matrix side follows.
+      this.channels.get(this.fold(e.channel))?.nicks.delete(this.fold(e.nick));
+      this.channels.get(this.fold(e.channel))?.prefixes.delete(this.fold(e.nick));
+      this.outbox.push(this.id, roomId, { kind: 'kick', userId, channel: e.channel, by: e.by, reason: e.reason });
+      return;
+    }
+    this.handleIrcLeave(e.channel, e.nick, `Kicked by ${e.by}${e.reason ? ': ' + e.reason : ''}`);
+  }
+
+  // TOPIC <channel> :<topic> (332 on join carries by = null and is not bridged)
+  private handleIrcTopic(e: IrcEventOf<'topic'>): void {
+    const st = this.channels.get(this.fold(e.channel));
+    if (st) {
+      st.topic = e.topic;
+    }
+    const roomId = this.roomOf(e.channel);
+    if (!roomId || e.by === null || this.isOwnNick(e.by)) {
+      return;
+    }
+    this.outbox.push(this.id, roomId, { kind: 'topic', userId: this.ghosts.userIdFor(e.by), nick: e.by, topic: e.topic });
+  }
+
+  // MODE <channel> <modes> [params...]: only member status is followed for now.
+  private handleIrcMode(e: IrcEventOf<'mode'>): void {
+    const st = this.channels.get(this.fold(e.channel));
+    if (!st) {
+      return;
+    }
+    const prefix = this.bot?.modeRules.prefix ?? [];
+    for (const c of e.changes) {
+      if (c.kind === 'list' && c.mode === 'b' && c.param !== null) {
+        this.moderation.handleIrcBan({ name: st.name, nicks: st.nicks.values() }, e.by, c);
+        continue;
+      }
+      if (c.kind !== 'prefix' || c.param === null) {
+        continue;
+      }
+      const folded = this.fold(c.param);
+      const symbol = prefix.find((p) => p.mode === c.mode)?.symbol ?? '';
+      const had = st.prefixes.get(folded) ?? '';
+      const without = [...had].filter((x) => x !== symbol).join('');
+      // Keep the server's order (highest status first).
+      const next = c.adding ? prefix.map((p) => p.symbol).filter((x) => x === symbol || without.includes(x)).join('') : without;
+      st.prefixes.set(folded, next);
+    }
+  }
+
   private handleIrcNames(e: IrcEventOf<'names'>): void {
     const st = this.channels.get(this.fold(e.channel));
     if (!st) {
@@ -416,6 +535,7 @@ export class NetworkBridge {
     }
     for (const u of e.users) {
       st.nicks.set(this.fold(u.nick), u.nick);
+      st.prefixes.set(this.fold(u.nick), u.prefixes);
     }
     st.joined = true;
     st.settle.resolve();

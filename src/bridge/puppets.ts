@@ -3,6 +3,7 @@
  * room and closed when they leave the last one. Nicks come from the template, are fitted to the
  * server's NICKLEN and remembered in the store.
  */
+import { createHash } from 'node:crypto';
 import type { NetworkConfig } from '../config';
 import type { Channel, NetworkId, UserId } from '../ids';
 import { localpartOf } from '../ids';
@@ -52,6 +53,8 @@ export class Puppets {
   private stopped = false;
   /** Connection attempts waiting for a slot; the most recently active user goes first. */
   private readonly waiting: Array<{ puppet: Puppet; go: () => void }> = [];
+  /** Usernames given to puppets in this process, by user: one per user, never shared. */
+  private readonly claimedUsernames = new Map<string, UserId>();
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -230,6 +233,14 @@ export class Puppets {
     }
   }
 
+  /** The user chose another nick: stop asking for the one the connection had to give up. */
+  stopNickRegain(userId: UserId): void {
+    const conn = this.puppets.get(userId)?.conn;
+    if (conn) {
+      this.regaining.delete(conn);
+    }
+  }
+
   /** Forgets a channel the server removed the puppet from (kick). */
   forgetChannel(userId: UserId, channel: string): void {
     this.puppets.get(userId)?.channels.delete(this.server.fold(channel));
@@ -318,8 +329,8 @@ export class Puppets {
     const suffix = templateSuffix(this.cfg.puppet_nick_template);
     let base = wanted;
     let erroneousCount = 0;
-    const username = stored?.username ?? makeUsername(renderTemplate(this.cfg.puppet_username_template,
-      { LOCALPART: localpart }));
+    const username = stored?.username ?? this.uniqueUsername(p.userId, makeUsername(renderTemplate(this.cfg.puppet_username_template,
+      { LOCALPART: localpart })));
     const conn = new IrcConnection({
       host: this.cfg.host,
       port: this.cfg.port,
@@ -370,12 +381,29 @@ export class Puppets {
     return conn;
   }
 
+  /** Each Matrix user's puppet has its own username on the network, so that an IRC ban on
+   *  `*!*user@host` hits one user: when another user's puppet has `base`, a digest of the full
+   *  user ID (stable across restarts) replaces its end. */
+  private uniqueUsername(userId: UserId, base: string): string {
+    for (let i = 0; ; i++) {
+      const candidate = i === 0 ? base
+        : base.slice(0, 5) + createHash('sha256').update(i === 1 ? userId : `${userId}/${i}`).digest('hex').slice(0, 5);
+      const claimant = this.claimedUsernames.get(candidate);
+      if ((claimant === undefined || claimant === userId) && !this.ctx.store.isUsernameTaken(this.network, candidate, userId)) {
+        // Held from now on: another user's puppet connecting before this one is stored must not take it.
+        this.claimedUsernames.set(candidate, userId);
+        return candidate;
+      }
+    }
+  }
+
   /** A reconnect had to take a stand-in nick (the old connection's ghost still held the real
    *  one): ask for the user's nick again now and then, quietly, until it is free. */
   private regainNick(conn: IrcConnection, preferred: string): void {
     this.regaining.set(conn, preferred);
     const timer = setInterval(() => {
-      if (conn.state !== 'registered' || this.server.fold(conn.nick) === this.server.fold(preferred)) {
+      if (conn.state !== 'registered' || this.server.fold(conn.nick) === this.server.fold(preferred) ||
+        this.regaining.get(conn) !== preferred) {
         clearInterval(timer);
         this.regaining.delete(conn);
         return;
@@ -442,7 +470,7 @@ export class Puppets {
 }
 
 /** The literal text after the template's last variable (`[m]` in `$DISPLAY[m]`). */
-function templateSuffix(template: string): string {
+export function templateSuffix(template: string): string {
   const m = /\$[A-Z]+([^$]*)$/.exec(template);
   return m?.[1] ?? '';
 }

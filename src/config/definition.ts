@@ -26,6 +26,21 @@ const mapping = obj({
     .risk('Stored in plain text in this file.'),
 });
 
+/** A user-supplied regular expression: it must compile. */
+const regex = () => str({ maxLength: 500, expect: 'a regular expression' }).refine((v, report) => {
+  try {
+    new RegExp(v);
+  } catch (err) {
+    report(`is not a valid regular expression: ${(err as Error).message}`);
+  }
+});
+
+const exclusion = obj({
+  regex: regex().doc('Matched against the full Matrix user ID, e.g. ^@.*:untrusted\\.example$ (anchor it yourself).'),
+  reason: str({ maxLength: 300 }).default('This bridge does not connect your account to IRC.')
+    .doc('Told to the user in the room when they join or speak.'),
+});
+
 const network = obj({
   name: str().derive('the network id', (_siblings, id) => id).doc('Human name of the network, shown in rooms.'),
   host: host('a hostname or IP address').doc('IRC server to connect to.'),
@@ -99,6 +114,14 @@ const network = obj({
   nick_regain_interval_ms: int({ min: 1000, max: 3600000 }).default(30000)
     .doc("How often a puppet that had to take a stand-in nick after a reconnect asks for the user's nick again.")
     .risk('Short values trip nick-change rate limits on some networks.'),
+  puppet_nick_follows_display_name: bool().default(true)
+    .doc("When a Matrix user changes display name, rename their puppet on IRC (NICK) with the same cleaning, NICKLEN fit and collision handling as at connect. A nick the server refuses is told to the user and the old nick stays.")
+    .risk('Frequent display-name changes become frequent IRC nick changes, which some networks rate-limit.'),
+  ban_mask: enumOf(['account_or_user_host', 'account_or_host', 'user_host', 'host']).default('account_or_user_host')
+    .doc("The IRC ban (+b) set for a Matrix ban of an IRC user's ghost: account_or_* use the services account (the server's account extban) when the network told the account, else *!*user@host (user_host) or *!*@host (host).")
+    .risk('host bans everyone behind the same address (shared hosts, cloaks of a whole provider); user_host is evaded by changing the username.'),
+  excluded_users: listOf(exclusion).default([])
+    .doc('Matrix users who never get an IRC connection on this network (first matching rule wins). Their messages stay on Matrix and they are told why.'),
   quit_message: str().default('Bridge shutting down')
     .doc('QUIT message of every connection when the bridge stops.'),
 });

@@ -14,6 +14,8 @@ import { type CaseMapping, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
 import type { IrcEvent, IrcSource } from './events';
 import { buildLine } from './line';
+import { parseExtban } from './masks';
+import { DEFAULT_CHANMODES, type ModeRules, parseModeChanges } from './modes';
 import { SendQueue } from './send-queue';
 
 /** What a WHOIS told about a nick (text decoded; empty strings where the server said nothing). */
@@ -69,7 +71,7 @@ const CONFIRM_TIMEOUT_MS = 30_000;
 const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 'QUIT', 'KICK', 'NICK',
   'TOPIC', 'MODE', 'AWAY', 'ACCOUNT', 'CHGHOST', 'SETNAME', '353', '366', '332', '333']);
 /** Numerics that mean "the server refused what you asked". */
-const REFUSALS = new Set(['401', '403', '404', '405', '431', '432', '433', '435', '436', '437', '438', '442', '447',
+const REFUSALS = new Set(['401', '403', '404', '405', '431', '432', '433', '435', '436', '437', '438', '441', '442', '447',
   '471', '473', '474', '475', '476', '477', '482', '489', '520']);
 
 export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
@@ -84,7 +86,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private readonly confirms = new Map<string, (ok: boolean) => void>();
   private confirmCounter = 0;
   private selfHost = '';
-  private readonly names = new Map<string, Array<{ nick: string; prefixes: string }>>();
+  private readonly names = new Map<string, Array<{ nick: string; prefixes: string; ident?: string; host?: string }>>();
 
   constructor(private readonly opts: IrcConnectionOptions) {
     super();
@@ -110,6 +112,19 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   get lineLen(): number {
     return this.isupportInt('LINELEN', 512);
+  }
+
+  /** How this server's channel MODE lines are read (ISUPPORT PREFIX and CHANMODES). */
+  get modeRules(): ModeRules {
+    const prefix = this.client?.network.options.PREFIX ?? [{ mode: 'o', symbol: '@' }, { mode: 'v', symbol: '+' }];
+    const raw = this.client?.network.options.CHANMODES;
+    const chanmodes = Array.isArray(raw) ? raw.map(String) : DEFAULT_CHANMODES;
+    return { prefix, chanmodes };
+  }
+
+  /** ISUPPORT EXTBAN (prefix and letters), or null when the server announces none. */
+  get extban(): { prefix: string; letters: string } | null {
+    return parseExtban(this.client?.network.options.EXTBAN);
   }
 
   get caseMapping(): CaseMapping {
@@ -302,6 +317,14 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     return this.send('PART', [channel, reason]);
   }
 
+  kick(channel: string, nick: string, reason: string): boolean {
+    return this.send('KICK', [channel, nick, reason]);
+  }
+
+  topic(channel: string, text: string): boolean {
+    return this.send('TOPIC', [channel, text]);
+  }
+
   say(target: string, text: string): boolean {
     return this.send('PRIVMSG', [target, text]);
   }
@@ -421,6 +444,15 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case 'TOPIC':
         this.emitEvent({ type: 'topic', channel: p[0] ?? '', topic: p[1] ?? '', by: m.nick || null });
         return false;
+      case 'ACCOUNT':
+        this.emitEvent({ type: 'account', nick: m.nick, account: accountOf(p[0]) });
+        return true;
+      case 'MODE':
+        if (this.isChannel(p[0] ?? '')) {
+          this.emitEvent({ type: 'mode', channel: p[0] ?? '', by: m.nick || null,
+            changes: parseModeChanges(p[1] ?? '', p.slice(2), this.modeRules) });
+        }
+        return true;
       case '332':
         this.emitEvent({ type: 'topic', channel: p[1] ?? '', topic: p[2] ?? '', by: null });
         return false;
@@ -511,9 +543,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       while (i < entry.length && prefixes.includes(entry[i] as string)) {
         i++;
       }
-      const nick = entry.slice(i).split('!')[0] ?? '';
+      // userhost-in-names: nick!user@host
+      const m = /^([^!@]+)(?:!([^@]*)@(.*))?$/.exec(entry.slice(i));
+      const nick = m?.[1] ?? '';
       if (nick) {
-        list.push({ nick, prefixes: entry.slice(0, i) });
+        list.push({ nick, prefixes: entry.slice(0, i), ...(m?.[3] !== undefined ? { ident: m[2] ?? '', host: m[3] } : {}) });
       }
     }
     this.names.set(channel, list);

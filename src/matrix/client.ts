@@ -187,6 +187,16 @@ export class MatrixClient {
       { asUser, body: { user_id: userId, reason } });
   }
 
+  ban(roomId: string, userId: string, reason: string, asUser?: string): Promise<unknown> {
+    return this.request('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/ban`,
+      { asUser, body: { user_id: userId, reason } });
+  }
+
+  unban(roomId: string, userId: string, reason: string, asUser?: string): Promise<unknown> {
+    return this.request('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/unban`,
+      { asUser, body: { user_id: userId, reason } });
+  }
+
   async sendEvent(roomId: string, type: string, content: RoomEventContent, asUser?: string,
     ts?: number | null): Promise<string> {
     const r = await this.request<{ event_id: string }>('PUT',

@@ -4,7 +4,9 @@ import Database from 'better-sqlite3';
 import type { Channel, NetworkId, Nick, RoomId, UserId } from '../ids';
 import { migrate } from './migrate';
 import type {
+  BanOrigin,
   GhostRecord,
+  LinkedBan,
   InboundEvent,
   InboundEventInput,
   MappingOrigin,
@@ -99,6 +101,14 @@ export class SqliteStore implements Store {
            updated_at = excluded.updated_at`),
       ghostByUser: db.prepare('SELECT * FROM ghosts WHERE network = ? AND user_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1'),
       removeGhostNick: db.prepare('DELETE FROM ghosts WHERE network = ? AND nick_folded = ?'),
+      saveLinkedBan: db.prepare(
+        `INSERT INTO linked_bans (network, channel_folded, user_id, origin, mask, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (network, channel_folded, user_id, origin) DO UPDATE SET mask = excluded.mask, created_at = excluded.created_at`),
+      linkedBanMask: db.prepare('SELECT mask FROM linked_bans WHERE network = ? AND channel_folded = ? AND user_id = ? AND origin = ?'),
+      linkedBanUser: db.prepare(
+        'SELECT user_id FROM linked_bans WHERE network = ? AND channel_folded = ? AND mask = ? AND origin = ? ORDER BY created_at DESC LIMIT 1'),
+      removeLinkedBan: db.prepare('DELETE FROM linked_bans WHERE network = ? AND channel_folded = ? AND user_id = ? AND origin = ?'),
+      usernameTaken: db.prepare('SELECT 1 FROM puppets WHERE network = ? AND username = ? AND user_id <> ? LIMIT 1'),
       txnDigest: db.prepare('SELECT digest FROM processed_txns WHERE txn_id = ?'),
       upsertTxn: db.prepare(
         `INSERT INTO processed_txns (txn_id, received_at, digest) VALUES (?, ?, ?)
@@ -244,6 +254,27 @@ export class SqliteStore implements Store {
 
   removeGhostNick(network: NetworkId, nickFolded: string): void {
     this.stmt.removeGhostNick.run(network, nickFolded);
+  }
+
+  saveLinkedBan(b: LinkedBan): void {
+    this.stmt.saveLinkedBan.run(b.network, b.channelFolded, b.userId, b.origin, b.mask, Date.now());
+  }
+
+  getLinkedBanMask(network: NetworkId, channelFolded: string, userId: UserId, origin: BanOrigin): string | null {
+    return (this.stmt.linkedBanMask.get(network, channelFolded, userId, origin) as { mask: string } | undefined)?.mask ?? null;
+  }
+
+  getLinkedBanUser(network: NetworkId, channelFolded: string, mask: string, origin: BanOrigin): UserId | null {
+    const row = this.stmt.linkedBanUser.get(network, channelFolded, mask, origin) as { user_id: string } | undefined;
+    return row ? (row.user_id as UserId) : null;
+  }
+
+  removeLinkedBan(network: NetworkId, channelFolded: string, userId: UserId, origin: BanOrigin): void {
+    this.stmt.removeLinkedBan.run(network, channelFolded, userId, origin);
+  }
+
+  isUsernameTaken(network: NetworkId, username: string, exceptUserId: UserId): boolean {
+    return this.stmt.usernameTaken.get(network, username, exceptUserId) !== undefined;
   }
 
   acceptTransaction(txnId: string, events: InboundEventInput[], digest = ''): boolean {

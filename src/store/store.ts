@@ -28,6 +28,16 @@ export interface GhostRecord {
   userId: UserId;
 }
 
+export type BanOrigin = 'matrix' | 'irc';
+
+export interface LinkedBan {
+  network: NetworkId;
+  channelFolded: string;
+  userId: UserId;
+  origin: BanOrigin;
+  mask: string;
+}
+
 export interface MemberRecord {
   roomId: RoomId;
   userId: UserId;
@@ -107,6 +117,15 @@ export interface Store {
   removeGhostNick(network: NetworkId, nickFolded: string): void;
   /** The nick a ghost last had on a network. */
   getGhostByUserId(network: NetworkId, userId: UserId): GhostRecord | null;
+
+  // Bans carried across: 'matrix' = a Matrix ban of a ghost set as IRC +b `mask`; 'irc' = an
+  // IRC +b `mask` carried to Matrix as a ban of one user. One per user, channel and origin.
+  saveLinkedBan(b: LinkedBan): void;
+  getLinkedBanMask(network: NetworkId, channelFolded: string, userId: UserId, origin: BanOrigin): string | null;
+  getLinkedBanUser(network: NetworkId, channelFolded: string, mask: string, origin: BanOrigin): UserId | null;
+  removeLinkedBan(network: NetworkId, channelFolded: string, userId: UserId, origin: BanOrigin): void;
+  /** Does another Matrix user's puppet on `network` already use this IRC username? */
+  isUsernameTaken(network: NetworkId, username: string, exceptUserId: UserId): boolean;
 
   // Transactions: accepted atomically with their events, so a 200 means "stored".
   /** Stores the transaction ID and its events in one SQLite transaction. Returns false (and
