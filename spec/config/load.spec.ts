@@ -217,8 +217,10 @@ describe('parseConfig defaults', () => {
           connect_timeout_ms: 30000, max_concurrent_connects: 10, message_timeout_ms: 120000,
           reconnect_max_delay_ms: 300000, netsplit_debounce_ms: 60000, puppet_idle_timeout_ms: 0, nick_regain_interval_ms: 30000,
           puppet_nick_follows_display_name: true, ban_mask: 'account_or_user_host', excluded_users: [], quit_message: 'Bridge shutting down',
+          raw_command_allowlist: ['AWAY', 'INVITE', 'LIST', 'MODE', 'MOTD', 'NAMES', 'NOTICE', 'PRIVMSG', 'TOPIC', 'WHO', 'WHOIS', 'WHOWAS'],
         },
       },
+      admin: { bridge_admins: [] },
       metrics: { enabled: false, bind: '127.0.0.1', port: 9001 },
       logging: { level: 'info', format: 'text' },
     });

@@ -62,7 +62,7 @@ export class MatrixToIrc {
    * events (they are ordered per user).
    */
   async handleMatrixMessage(net: NetworkBridge, channel: string, key: string | null, e: MessageEvent,
-    inboundSeq?: number): Promise<void> {
+    inboundSeq?: number, privateTo = false): Promise<void> {
     const roomId = e.roomId as RoomId;
     const userId = e.sender as UserId;
     const excluded = net.exclusionOf(userId);
@@ -87,7 +87,9 @@ export class MatrixToIrc {
       }
       let conn: IrcConnection;
       try {
-        const joining = net.puppets.joinChannel(userId, member?.displayName ?? null, channel as never, key);
+        // `channel` is the nick of a direct chat's IRC user when `privateTo`: connect, join nothing.
+        const joining = privateTo ? net.puppets.connection(userId, member?.displayName ?? null)
+          : net.puppets.joinChannel(userId, member?.displayName ?? null, channel as never, key);
         net.puppets.touch(userId); // someone with a message waiting goes first among reconnects
         await joining;
         conn = await net.puppets.connection(userId, null);

@@ -6,7 +6,7 @@
 import type { NetworkConfig } from '../config';
 import { ircToMatrix } from '../format/irc-to-matrix';
 import type { NetworkId, RoomId, UserId } from '../ids';
-import { IrcBannedError, IrcConnection } from '../irc/connection';
+import { IrcBannedError, IrcConnection, type WhoisInfo } from '../irc/connection';
 import type { IrcEvent, IrcEventOf } from '../irc/events';
 import { banMaskFor, type IrcIdentity } from '../irc/masks';
 import { operatorSymbols } from '../irc/modes';
@@ -20,6 +20,16 @@ import type { MatrixOutbox, OutboxItem } from './matrix-outbox';
 
 /** A QUIT reason of two server names ("hub.example.net leaf.example.net") is a netsplit. */
 const NETSPLIT = /^[\w-]+(\.[\w-]+)+ [\w-]+(\.[\w-]+)+$/;
+
+export interface NetworkHooks {
+  /** A private message (PRIVMSG, NOTICE, ACTION) to a user's puppet. */
+  privateMessage?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'message'>) => void;
+  /** The server refused something a puppet sent to a nick (401 No such nick). */
+  privateRefusal?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'refused'>) => void;
+  /** Something about a user's IRC connection that they should know (their admin room). */
+  tellUser?: (userId: UserId, text: string) => void;
+  networkCount?: () => number;
+}
 
 interface ChannelState {
   name: string;
@@ -49,6 +59,8 @@ export class NetworkBridge {
   /** What the bot knows of each IRC user it shares a channel with. */
   private readonly users: IrcUsers;
   private readonly moderation: IrcModeration;
+  /** Set by the bridge: where private messages, their refusals and notices for a user go. */
+  hooks: NetworkHooks = {};
   /** Nicks that quit in a netsplit, with the timer that makes their ghosts leave. */
   private readonly splitQuits = new Map<string, NodeJS.Timeout>();
 
@@ -319,6 +331,14 @@ export class NetworkBridge {
       }
       return;
     }
+    this.outbox.push(this.id, roomId, {
+      kind: 'message', userId: this.ghosts.userIdFor(e.from.nick), nick: e.from.nick, content: this.matrixContentOf(e),
+      ts: e.time ?? Date.now(),
+    });
+  }
+
+  /** The Matrix content of an IRC message: formatting as HTML, puppet nicks as pills. */
+  matrixContentOf(e: IrcEventOf<'message'>): Record<string, unknown> {
     const text = ircToMatrix(e.text, (word) => this.mentionOf(word));
     const content: Record<string, unknown> = {
       msgtype: e.kind === 'action' ? 'm.emote' : e.kind === 'notice' ? 'm.notice' : 'm.text',
@@ -329,9 +349,17 @@ export class NetworkBridge {
       content.format = 'org.matrix.custom.html';
       content.formatted_body = text.html;
     }
-    this.outbox.push(this.id, roomId, {
-      kind: 'message', userId: this.ghosts.userIdFor(e.from.nick), nick: e.from.nick, content, ts: e.time ?? Date.now(),
-    });
+    return content;
+  }
+
+  /** WHOIS through the bot's connection; null when the nick is not on IRC or the bot is down. */
+  whois(nick: string): Promise<WhoisInfo | null> {
+    return this.bot?.whois(nick) ?? Promise.resolve(null);
+  }
+
+  /** Queues an item for a room through the durable outbox (delivered in order, retried). */
+  pushToMatrix(roomId: RoomId, item: OutboxItem): void {
+    this.outbox.push(this.id, roomId, item);
   }
 
   /** Carries out one stored IRC -> Matrix item (called by the outbox, in room order; throws
@@ -570,11 +598,19 @@ export class NetworkBridge {
 
   private onPuppetEvent(p: Puppet, e: IrcEvent): void {
     switch (e.type) {
+      case 'message':
+        // Channel lines never get here (the bot reads those): this is a private message.
+        if (!this.isOwnNick(e.from.nick)) {
+          this.hooks.privateMessage?.(this, p, e);
+        }
+        break;
       case 'refused': {
         const roomId = this.roomOf(e.target);
         this.log.warn('IRC server refused a puppet command', { user_id: p.userId, code: e.code, target: e.target });
         if (roomId) {
           void this.notifyRoom(roomId, `${p.userId}: IRC refused your last action in ${e.target}: ${e.reason}`);
+        } else if (!this.bot?.isChannel(e.target)) {
+          this.hooks.privateRefusal?.(this, p, e);
         }
         if (['471', '473', '474', '475', '477'].includes(e.code)) {
           this.puppets.forgetChannel(p.userId, e.target);
@@ -592,6 +628,9 @@ export class NetworkBridge {
                 `(${e.reason}). The bridge will not reconnect you; your messages here do not reach IRC.`);
             }
           }
+          this.hooks.tellUser?.(p.userId, `The IRC network ${this.cfg.name} banned your connection: ${e.reason}. ` +
+            'The bridge will not reconnect you to it; your messages in its rooms do not reach IRC. ' +
+            `Once the ban is lifted, say !reconnect${this.hooks.networkCount?.() === 1 ? '' : ' ' + this.id} here.`);
         } else {
           this.log.warn('puppet connection lost; reconnecting', { user_id: p.userId, reason: e.reason });
         }

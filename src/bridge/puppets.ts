@@ -160,6 +160,13 @@ export class Puppets {
     });
   }
 
+  /** Remembers the nick a user wants for their next connection (they have none now). */
+  rememberNick(userId: UserId, nick: string): void {
+    const stored = this.ctx.store.getPuppet(userId, this.network);
+    this.ctx.store.savePuppet({ userId, network: this.network, nick: nick as never,
+      username: stored?.username ?? this.usernameFor(userId) });
+  }
+
   /** Drops the user's connection and connects again (a ban noted earlier is forgotten: the
    *  user asks because it was lifted). Channels are rejoined. */
   async reconnect(userId: UserId): Promise<IrcConnection> {
@@ -329,8 +336,7 @@ export class Puppets {
     const suffix = templateSuffix(this.cfg.puppet_nick_template);
     let base = wanted;
     let erroneousCount = 0;
-    const username = stored?.username ?? this.uniqueUsername(p.userId, makeUsername(renderTemplate(this.cfg.puppet_username_template,
-      { LOCALPART: localpart })));
+    const username = stored?.username ?? this.usernameFor(p.userId);
     const conn = new IrcConnection({
       host: this.cfg.host,
       port: this.cfg.port,
@@ -384,6 +390,12 @@ export class Puppets {
   /** Each Matrix user's puppet has its own username on the network, so that an IRC ban on
    *  `*!*user@host` hits one user: when another user's puppet has `base`, a digest of the full
    *  user ID (stable across restarts) replaces its end. */
+  /** A new puppet's IRC username: from the template, unique per user on this network. */
+  private usernameFor(userId: UserId): string {
+    return this.uniqueUsername(userId, makeUsername(renderTemplate(this.cfg.puppet_username_template,
+      { LOCALPART: localpartOf(userId) })));
+  }
+
   private uniqueUsername(userId: UserId, base: string): string {
     for (let i = 0; ; i++) {
       const candidate = i === 0 ? base

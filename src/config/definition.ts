@@ -124,6 +124,10 @@ const network = obj({
     .doc('Matrix users who never get an IRC connection on this network (first matching rule wins). Their messages stay on Matrix and they are told why.'),
   quit_message: str().default('Bridge shutting down')
     .doc('QUIT message of every connection when the bridge stops.'),
+  raw_command_allowlist: listOf(str({ pattern: /^[A-Za-z]{1,20}$/, expect: 'an IRC command name (letters only)' }))
+    .default(['AWAY', 'INVITE', 'LIST', 'MODE', 'MOTD', 'NAMES', 'NOTICE', 'PRIVMSG', 'TOPIC', 'WHO', 'WHOIS', 'WHOWAS'])
+    .doc('IRC commands a user may send through their puppet with `!cmd` in their admin room. NICK, JOIN, PART and QUIT have commands of their own; a command is compared case-insensitively.')
+    .risk('Commands such as OPER, KILL or SQUIT let users do whatever their IRC identity allows, in the bridge\'s name.'),
 });
 
 type Network = Infer<typeof network>;
@@ -180,6 +184,11 @@ export const configSchema = obj({
     .refine(checkOverlaps)
     .doc('IRC networks by id. The id appears in ghost user IDs, portal aliases and stored state.')
     .risk('Renaming an id orphans its ghosts, portals and stored state.'),
+  admin: section({
+    bridge_admins: listOf(regex()).default([])
+      .doc('Matrix user IDs (regular expressions matched against the whole ID; anchor them yourself) who may use the administrator commands in their admin room: see who is behind any puppet, and disconnect or reconnect anyone.')
+      .risk('A loose pattern (e.g. missing ^ or $) makes strangers bridge administrators.'),
+  }).doc("The admin room: each Matrix user's direct chat with the bridge bot, for commands and notices about their IRC connections."),
   metrics: section({
     enabled: bool().default(false).doc('Serve Prometheus metrics at /metrics.'),
     bind: host('an address').default('127.0.0.1').doc('Address the metrics listener binds to.')
