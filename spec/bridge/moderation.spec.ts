@@ -263,6 +263,20 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
       expect(kicksOn(bot)).toEqual([]);
     });
 
+    test('while the bot is disconnected it carries out nothing, and the moderator is told', async () => {
+      await start();
+      await portal('@MatrixBridge!matrixbri@bridge.host ircbob!~bob@irc.host carol');
+      bot.drop();
+      await until(() => (bridge.health().detail.networks as Record<string, { bot: string }>).test?.bot === 'connecting',
+        'the bot to notice');
+      push(member(BOB_GHOST, 'ban', { sender: ALICE, prev: 'join' }), member(BOB_GHOST, 'leave', { sender: ALICE, prev: 'join' }));
+      const told = await until(() => notices().length === 2 && notices(), 'two notices');
+      expect(told[0]).toBe(`${ALICE}: ircbob is banned here but not on IRC in #lobby: the IRC connection that would carry it ` +
+        'out is not connected; try again later.');
+      expect(told[1]).toContain('ircbob left this room but is still in #lobby on IRC: the IRC connection that would carry');
+      expect(store.getLinkedBanMask('test' as never, '#lobby', asUserId(BOB_GHOST), 'matrix')).toBeNull();
+    });
+
     test('an IRC KICK of a puppet kicks its Matrix user from the room, naming the kicker; the puppet quits', async () => {
       await start();
       await portal();
