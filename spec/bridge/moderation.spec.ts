@@ -166,6 +166,15 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
       await until(() => puppet.nick === 'Taken1[m]', 'the numbered nick');
       expect(puppet.linesOf('NICK').map((l) => l.params[0])).toEqual(['Alice[m]', 'Taken[m]', 'Taken1[m]']);
       await until(() => store.getPuppet(asUserId(ALICE), 'test' as never)?.nick === 'Taken1[m]', 'stored');
+      // The same change seen again (the user is in another bridged room): Taken[m] is still
+      // taken and Taken1[m] is already the puppet's, so no NICK and no complaint.
+      store.addMember({ roomId: ROOM as never, userId: asUserId(ALICE), displayName: 'Alice' });
+      push(member(ALICE, 'join', { displayname: 'Taken', prev: 'join' }));
+      await until(() => puppet.linesOf('NICK').length === 4, 'the second attempt');
+      await until(() => store.listInboundEvents().length === 0, 'events handled', 3000);
+      await puppet.sync();
+      expect(puppet.linesOf('NICK').map((l) => l.params[0])).toEqual(['Alice[m]', 'Taken[m]', 'Taken1[m]', 'Taken[m]']);
+      expect(puppet.nick).toBe('Taken1[m]');
       expect(notices()).toEqual([]);
     });
 

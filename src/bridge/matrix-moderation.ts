@@ -276,6 +276,10 @@ function renameConnection(conn: IrcConnection, candidate: (attempt: number) => s
           return;
         }
         current = candidate(attempt);
+        if (same(current, conn.nick)) {
+          done({ ok: true, value: conn.nick }); // already ours (servers do not answer NICK to the same nick)
+          return;
+        }
         conn.send('NICK', [current]);
       } else if (e.type === 'refused' && NICK_REFUSED.has(e.code)) {
         done({ ok: false, reason: e.reason });
