@@ -178,6 +178,24 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
       expect(notices()).toEqual([]);
     });
 
+    test('a change back to the nick a stand-in is regaining leaves the regaining to run', async () => {
+      await start({ nick_regain_interval_ms: 1000 });
+      await portal();
+      const puppet = await puppetOf(ALICE, 'Alice', 1);
+      const inUse = (ircd as unknown as { opts: { nicksInUse: string[] } }).opts.nicksInUse;
+      inUse.push('Alice[m]');
+      puppet.drop();
+      const again = await ircd.client(2, 5000);
+      await again.waitFor((l) => l.command === 'JOIN');
+      expect(again.nick).toBe('Alice1[m]');
+      // A new display name that cleans to the same nick.
+      push(member(ALICE, 'join', { displayname: 'Alicé', prev: 'join' }));
+      await until(() => store.getMember(ROOM as never, asUserId(ALICE))?.displayName === 'Alicé', 'event handled');
+      inUse.splice(inUse.indexOf('Alice[m]'), 1);
+      await until(() => again.nick === 'Alice[m]', 'the nick regained', 4000);
+      expect(notices()).toEqual([]);
+    });
+
     test('a nick the server refuses is told to the user and the old nick stays', async () => {
       await start();
       await portal();

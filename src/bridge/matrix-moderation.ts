@@ -188,8 +188,9 @@ export class MatrixModeration {
       }
       return;
     }
-    if (net.fold(conn.nick) === net.fold(wanted)) {
-      return;
+    const stored = this.ctx.store.getPuppet(userId, net.id);
+    if (net.fold(conn.nick) === net.fold(wanted) || (stored && net.fold(stored.nick) === net.fold(wanted))) {
+      return; // already the nick, or the one a stand-in is regaining
     }
     const before = conn.nick;
     const result = await renameConnection(conn, (attempt) =>
