@@ -166,6 +166,33 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
       await until(() => puppet.nick === 'Taken1[m]', 'the numbered nick');
       expect(puppet.linesOf('NICK').map((l) => l.params[0])).toEqual(['Alice[m]', 'Taken[m]', 'Taken1[m]']);
       await until(() => store.getPuppet(asUserId(ALICE), 'test' as never)?.nick === 'Taken1[m]', 'stored');
+      // The same change seen again (the user is in another bridged room): Taken[m] is still
+      // taken and Taken1[m] is already the puppet's, so no NICK and no complaint.
+      store.addMember({ roomId: ROOM as never, userId: asUserId(ALICE), displayName: 'Alice' });
+      push(member(ALICE, 'join', { displayname: 'Taken', prev: 'join' }));
+      await until(() => puppet.linesOf('NICK').length === 4, 'the second attempt');
+      await until(() => store.listInboundEvents().length === 0, 'events handled', 3000);
+      await puppet.sync();
+      expect(puppet.linesOf('NICK').map((l) => l.params[0])).toEqual(['Alice[m]', 'Taken[m]', 'Taken1[m]', 'Taken[m]']);
+      expect(puppet.nick).toBe('Taken1[m]');
+      expect(notices()).toEqual([]);
+    });
+
+    test('a change back to the nick a stand-in is regaining leaves the regaining to run', async () => {
+      await start({ nick_regain_interval_ms: 1000 });
+      await portal();
+      const puppet = await puppetOf(ALICE, 'Alice', 1);
+      const inUse = (ircd as unknown as { opts: { nicksInUse: string[] } }).opts.nicksInUse;
+      inUse.push('Alice[m]');
+      puppet.drop();
+      const again = await ircd.client(2, 5000);
+      await again.waitFor((l) => l.command === 'JOIN');
+      expect(again.nick).toBe('Alice1[m]');
+      // A new display name that cleans to the same nick.
+      push(member(ALICE, 'join', { displayname: 'Alicé', prev: 'join' }));
+      await until(() => store.getMember(ROOM as never, asUserId(ALICE))?.displayName === 'Alicé', 'event handled');
+      inUse.splice(inUse.indexOf('Alice[m]'), 1);
+      await until(() => again.nick === 'Alice[m]', 'the nick regained', 4000);
       expect(notices()).toEqual([]);
     });
 
@@ -261,6 +288,20 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
       expect(notice).toContain('your power level (10) is below the room\'s kick level (60)');
       await bot.sync();
       expect(kicksOn(bot)).toEqual([]);
+    });
+
+    test('while the bot is disconnected it carries out nothing, and the moderator is told', async () => {
+      await start();
+      await portal('@MatrixBridge!matrixbri@bridge.host ircbob!~bob@irc.host carol');
+      bot.drop();
+      await until(() => (bridge.health().detail.networks as Record<string, { bot: string }>).test?.bot === 'connecting',
+        'the bot to notice');
+      push(member(BOB_GHOST, 'ban', { sender: ALICE, prev: 'join' }), member(BOB_GHOST, 'leave', { sender: ALICE, prev: 'join' }));
+      const told = await until(() => notices().length === 2 && notices(), 'two notices');
+      expect(told[0]).toBe(`${ALICE}: ircbob is banned here but not on IRC in #lobby: the IRC connection that would carry it ` +
+        'out is not connected; try again later.');
+      expect(told[1]).toContain('ircbob left this room but is still in #lobby on IRC: the IRC connection that would carry');
+      expect(store.getLinkedBanMask('test' as never, '#lobby', asUserId(BOB_GHOST), 'matrix')).toBeNull();
     });
 
     test('an IRC KICK of a puppet kicks its Matrix user from the room, naming the kicker; the puppet quits', async () => {

@@ -163,7 +163,7 @@ describe('moderation e2e: kicks, bans, nicks, topics through real Synapse and In
     });
   }, STEP);
 
-  it('f. IRC bans: a mask matching the whole bridge is only told; one matching one puppet bans its user, -b unbans', async () => {
+  it('f. IRC bans: a mask matching the whole bridge is only told (and IRC refuses a banned puppet a new nick); one matching one puppet bans its user, -b unbans', async () => {
     await guard(env, async () => {
       await carol.joinRoom(roomId);
       await op.waitFor((l) => l.command === 'JOIN' && l.nick.toLowerCase() === 'carol[m]', WAIT, 'carol[m] JOIN');
@@ -171,6 +171,13 @@ describe('moderation e2e: kicks, bans, nicks, topics through real Synapse and In
       op.send(`MODE ${CHANNEL} +b *!*@127.0.0.1`);
       await alice.waitForEvent(roomId, (ev) => isNotice(ev, 'the bridge itself and 2 bridged Matrix user(s)'), WAIT,
         'a notice instead of mass bans');
+      // While banned (not an operator any more), InspIRCd refuses alice's puppet a nick change.
+      await alice.setDisplayName('Alice Again');
+      const refusal = await alice.waitForEvent(roomId, (ev) => isNotice(ev, 'IRC refused the nick Alice_Again[m]'), WAIT,
+        'a notice that the nick was refused');
+      report(`e2e moderation: nick refusal told as ${JSON.stringify(refusal.content.body)}`);
+      expect(String(refusal.content.body)).toContain('you are still Alicia[m] there');
+      expect(op.lines.filter((l) => l.command === 'NICK' && l.nick === 'Alicia[m]')).toEqual([]);
       op.send(`MODE ${CHANNEL} -b *!*@127.0.0.1`);
       await op.waitFor((l) => l.command === 'MODE' && l.params[1] === '-b', WAIT, 'the mask removed');
 

@@ -25,6 +25,7 @@ const NICK_TAKEN = new Set(['433', '436']);
 /** Numerics that refuse a nick change for good (erroneous, banned, too fast, not allowed). */
 const NICK_REFUSED = new Set(['432', '435', '437', '438', '447']);
 const RENAME_ATTEMPTS = 10;
+const NOT_CONNECTED = 'the IRC connection that would carry it out is not connected; try again later';
 const RENAME_TIMEOUT_MS = 10_000;
 
 /** Sends the IRC side of a moderator's action, as their puppet or as the bot. */
@@ -70,7 +71,10 @@ export class MatrixModeration {
       await this.notify(roomId, `${moderator}: ${nick} left this room but is still in ${channel} on IRC: ${actor.reason}.`);
       return;
     }
-    actor.value.send('KICK', [channel, nick, actor.value.reason(e.reason, 'Kicked from Matrix')]);
+    if (!actor.value.send('KICK', [channel, nick, actor.value.reason(e.reason, 'Kicked from Matrix')])) {
+      await this.notify(roomId, `${moderator}: ${nick} left this room but is still in ${channel} on IRC: ${NOT_CONNECTED}.`);
+      return;
+    }
     log.info('ghost kicked on IRC', { network: net.id, room_id: roomId, user_id: moderator, nick, by: actor.value.who });
   }
 
@@ -99,7 +103,10 @@ export class MatrixModeration {
       return;
     }
     const mask = net.banMask(who);
-    actor.value.send('MODE', [channel, '+b', mask]);
+    if (!actor.value.send('MODE', [channel, '+b', mask])) {
+      await this.notify(roomId, `${moderator}: ${nick} is banned here but not on IRC in ${channel}: ${NOT_CONNECTED}.`);
+      return;
+    }
     if (net.isInChannel(channel, nick)) {
       actor.value.send('KICK', [channel, nick, actor.value.reason(e.reason, 'Banned from Matrix')]);
     }
@@ -123,7 +130,10 @@ export class MatrixModeration {
       await this.notify(roomId, `${moderator}: the IRC ban ${mask} in ${channel} stays: ${actor.reason}.`);
       return;
     }
-    actor.value.send('MODE', [channel, '-b', mask]);
+    if (!actor.value.send('MODE', [channel, '-b', mask])) {
+      await this.notify(roomId, `${moderator}: the IRC ban ${mask} in ${channel} stays: ${NOT_CONNECTED}.`);
+      return;
+    }
     this.ctx.store.removeLinkedBan(net.id, net.fold(channel), ghost, 'matrix');
     log.info('ghost unbanned on IRC', { network: net.id, room_id: roomId, user_id: moderator, mask, by: actor.value.who });
   }
@@ -145,7 +155,9 @@ export class MatrixModeration {
     try {
       await net.puppets.joinChannel(userId, this.ctx.store.getMember(roomId, userId)?.displayName ?? null, channel as never, key);
       const conn = await net.puppets.connection(userId, null);
-      conn.topic(channel, topic);
+      if (!conn.topic(channel, topic)) {
+        throw new Error(NOT_CONNECTED);
+      }
     } catch (err) {
       log.warn('topic not set on IRC', { network: net.id, room_id: roomId, user_id: userId, err: (err as Error).message });
       await this.notify(roomId, `${userId}: the topic was not set on IRC: ${(err as Error).message}`);
@@ -176,8 +188,9 @@ export class MatrixModeration {
       }
       return;
     }
-    if (net.fold(conn.nick) === net.fold(wanted)) {
-      return;
+    const stored = this.ctx.store.getPuppet(userId, net.id);
+    if (net.fold(conn.nick) === net.fold(wanted) || (stored && net.fold(stored.nick) === net.fold(wanted))) {
+      return; // already the nick, or the one a stand-in is regaining
     }
     const before = conn.nick;
     const result = await renameConnection(conn, (attempt) =>
@@ -264,6 +277,10 @@ function renameConnection(conn: IrcConnection, candidate: (attempt: number) => s
           return;
         }
         current = candidate(attempt);
+        if (same(current, conn.nick)) {
+          done({ ok: true, value: conn.nick }); // already ours (servers do not answer NICK to the same nick)
+          return;
+        }
         conn.send('NICK', [current]);
       } else if (e.type === 'refused' && NICK_REFUSED.has(e.code)) {
         done({ ok: false, reason: e.reason });

@@ -61,6 +61,7 @@ export class NetworkBridge {
   private readonly moderation: IrcModeration;
   /** Set by the bridge: where private messages, their refusals and notices for a user go. */
   hooks: NetworkHooks = {};
+  private readonly exclusions: ReadonlyArray<{ regex: RegExp; reason: string }>;
   /** Nicks that quit in a netsplit, with the timer that makes their ghosts leave. */
   private readonly splitQuits = new Map<string, NodeJS.Timeout>();
 
@@ -84,6 +85,7 @@ export class NetworkBridge {
     }, (p, e) => this.onPuppetEvent(p, e));
     this.users = new IrcUsers((s) => this.fold(s));
     this.moderation = new IrcModeration(ctx, this, outbox, notifyRoom);
+    this.exclusions = cfg.excluded_users.map((rule) => ({ regex: new RegExp(rule.regex), reason: rule.reason }));
   }
 
   fold(s: string): string {
@@ -206,12 +208,7 @@ export class NetworkBridge {
 
   /** Why `userId` gets no IRC connection on this network, or null when it may have one. */
   exclusionOf(userId: string): string | null {
-    for (const rule of this.cfg.excluded_users) {
-      if (new RegExp(rule.regex).test(userId)) {
-        return rule.reason;
-      }
-    }
-    return null;
+    return this.exclusions.find((rule) => rule.regex.test(userId))?.reason ?? null;
   }
 
   /** Is `nick` the bot or one of our puppets (so its lines are our own echo)? */
@@ -510,8 +507,9 @@ export class NetworkBridge {
     const roomId = this.roomOf(e.channel);
     if (userId && roomId) {
       // The puppet's own connection forgets the channel; here the Matrix side follows.
-      this.channels.get(this.fold(e.channel))?.nicks.delete(this.fold(e.nick));
-      this.channels.get(this.fold(e.channel))?.prefixes.delete(this.fold(e.nick));
+      const st = this.channels.get(this.fold(e.channel));
+      st?.nicks.delete(this.fold(e.nick));
+      st?.prefixes.delete(this.fold(e.nick));
       this.outbox.push(this.id, roomId, { kind: 'kick', userId, channel: e.channel, by: e.by, reason: e.reason });
       return;
     }
@@ -531,7 +529,8 @@ export class NetworkBridge {
     this.outbox.push(this.id, roomId, { kind: 'topic', userId: this.ghosts.userIdFor(e.by), nick: e.by, topic: e.topic });
   }
 
-  // MODE <channel> <modes> [params...]: only member status is followed for now.
+  // MODE <channel> <modes> [params...]: member status is followed, bans go to moderation; other
+  // channel modes are not bridged yet.
   private handleIrcMode(e: IrcEventOf<'mode'>): void {
     const st = this.channels.get(this.fold(e.channel));
     if (!st) {
@@ -609,8 +608,8 @@ export class NetworkBridge {
         this.log.warn('IRC server refused a puppet command', { user_id: p.userId, code: e.code, target: e.target });
         if (roomId) {
           void this.notifyRoom(roomId, `${p.userId}: IRC refused your last action in ${e.target}: ${e.reason}`);
-        } else if (!this.bot?.isChannel(e.target)) {
-          this.hooks.privateRefusal?.(this, p, e);
+        } else if (e.code === '401' && !this.bot?.isChannel(e.target)) {
+          this.hooks.privateRefusal?.(this, p, e); // No such nick: a private message that went nowhere
         }
         if (['471', '473', '474', '475', '477'].includes(e.code)) {
           this.puppets.forgetChannel(p.userId, e.target);
