@@ -457,6 +457,20 @@ describe('IrcConnection against a scripted ircd', () => {
       expect((sent[5]?.at ?? 0) - (sent[2]?.at ?? 0)).toBeGreaterThanOrEqual(130);
     });
 
+    test('sendAll: onWritten comes with the last line, before the PING that waits for a token; the PONG confirms', async () => {
+      const { conn, peer } = await registered({ sendBurst: 2, sendRate: 2 });
+      const from = peer.received.length;
+      let writtenAt = 0;
+      const confirmed = conn.sendAll('PRIVMSG', [['#chan', 'one'], ['#chan', 'two']], () => {
+        writtenAt = Date.now();
+      });
+      expect(writtenAt).toBeGreaterThan(0); // both lines went out at once, in the burst
+      const ping = await peer.waitFor((l) => l.command === 'PING', 3000, from);
+      expect(ping.at - writtenAt).toBeGreaterThanOrEqual(300); // the PING waited ~500 ms for a token
+      peer.send(`:fake.irc PONG fake.irc :${ping.params[0] ?? ''}`);
+      await expect(confirmed).resolves.toBe(2);
+    });
+
     test('protocol replies (PONG) do not wait behind queued lines', async () => {
       const { conn, peer } = await registered({ sendBurst: 1, sendRate: 5 });
       const from = peer.received.length;

@@ -296,13 +296,18 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         }
       };
       this.confirms.set(token, finish);
-      for (const line of lines) {
-        this.queue.push(line);
-      }
+      lines.forEach((line, i) => {
+        // Told as soon as the last line is in the socket (in the same tick as the write), not
+        // when the PING behind it is: the PING may wait for a token, and a crash in between
+        // would send the message again at the next start.
+        this.queue.push(line, i === lines.length - 1 ? (written) => {
+          if (written) {
+            onWritten?.();
+          }
+        } : undefined);
+      });
       this.queue.push(buildLine('PING', [token]), (written) => {
-        if (written) {
-          onWritten?.(); // every line is in the socket now
-        } else {
+        if (!written) {
           finish(false);
         }
       });
