@@ -187,6 +187,25 @@ describe('admin room and private messages', () => {
     expect(puppet.linesOf('PRIVMSG').filter((l) => l.params[1] === 'as mallory')).toEqual([]);
   });
 
+  test('a message in a direct chat that the homeserver never sent is found by a catch-up', async () => {
+    await start({ bridge: { catchUpMaxAgeMs: 600_000, catchUpDelayMs: 20, probeIntervalMs: 60_000 } });
+    const puppet = await alicePuppet();
+    const ghost = '@test_ircbob:hs.test';
+    f.push(memberEvent('!dm:hs.test', ghost, 'invite', { sender: ALICE, isDirect: true }));
+    f.push(messageEvent('!dm:hs.test', ALICE, 'first'));
+    await puppet.waitFor((l) => l.command === 'PRIVMSG' && l.params[1] === 'first');
+    await until(() => f.hs.requestsTo('GET', /\/messages$/).length > 0, 'the start catch-up');
+    await f.bridge.catchUp.idle();
+    const missed = messageEvent('!dm:hs.test', ALICE, 'missed');
+    f.hs.on('GET', /\/rooms\/!dm%3Ahs\.test\/messages$/, { status: 200, body: { chunk: [missed,
+      { ...messageEvent('!dm:hs.test', ALICE, 'ancient'), origin_server_ts: Date.now() - 3_600_000 }], end: 'next' } });
+    f.bridge.acceptTransaction('10', []);
+    f.bridge.acceptTransaction('12', []); // 11 never came: catch up
+    const line = await puppet.waitFor((l) => l.command === 'PRIVMSG' && l.params[1] === 'missed', 3000);
+    expect(line.params[0]).toBe('ircbob');
+    expect(puppet.linesOf('PRIVMSG').map((l) => l.params[1])).not.toContain('ancient');
+  });
+
   test('a network ban is told in the admin room, which the bridge opens when there is none', async () => {
     await start();
     const puppet = await alicePuppet();

@@ -168,6 +168,8 @@ describe('SqliteStore in memory', () => {
       expect(store.getPmRoomById(asRoomId('!pm:hs'))).toEqual(pm);
       expect(store.getPmRoom(oftc, alice, ghost)).toBeNull();
       expect(store.getPmRoom(libera, bob, ghost)).toBeNull();
+      expect(store.listPmRooms(libera)).toEqual([pm]);
+      expect(store.listPmRooms(oftc)).toEqual([]);
       store.savePmRoom({ ...pm, roomId: asRoomId('!pm2:hs') });
       expect(store.getPmRoom(libera, alice, ghost)?.roomId).toBe('!pm2:hs');
       store.removePmRoom(asRoomId('!pm2:hs'));

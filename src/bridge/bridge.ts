@@ -40,7 +40,12 @@ function inboundRow(e: unknown): InboundEventInput {
  * Other events are ordered per room.
  */
 function orderingKey(raw: unknown, roomId: string | null): string {
-  const e = raw as { type?: unknown; sender?: unknown; state_key?: unknown };
+  const e = raw as { type?: unknown; sender?: unknown; state_key?: unknown; content?: { membership?: unknown } };
+  if (e?.type === 'm.room.member' && e.content?.membership === 'invite' && typeof e.sender === 'string') {
+    // An invite (of the bot or a ghost, to a direct chat) is ordered with what its sender says
+    // next: their first message must find the chat already set up.
+    return `u:${e.sender}`;
+  }
   if (e?.type === 'm.room.member' && typeof e.state_key === 'string') {
     return `u:${e.state_key}`;
   }
@@ -132,7 +137,9 @@ export class Bridge implements AppserviceHandlers {
     }
     this.catchUp = new CatchUp(ctx, {
       maxAgeMs: opts.catchUpMaxAgeMs ?? 0,
-      rooms: () => [...this.networks.values()].flatMap((n) => ctx.store.listRoomMappings(n.id).map((m) => m.roomId)),
+      // Bridged rooms and private-message rooms: both carry messages for IRC.
+      rooms: () => [...this.networks.values()].flatMap((n) => [...ctx.store.listRoomMappings(n.id).map((m) => m.roomId),
+        ...ctx.store.listPmRooms(n.id).map((pm) => pm.roomId)]),
       isOurs: (u) => u === ctx.botUserId || this.isGhost(u),
       accept: (label, events) => {
         const stored = ctx.store.acceptEvents(label, events.map((e) => inboundRow(e)));

@@ -87,6 +87,7 @@ export class SqliteStore implements Store {
       savePmRoom: db.prepare(`INSERT INTO pm_rooms (room_id, network, user_id, ghost_id, created_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (network, user_id, ghost_id) DO UPDATE SET room_id = excluded.room_id`),
       removePmRoom: db.prepare('DELETE FROM pm_rooms WHERE room_id = ?'),
+      listPmRooms: db.prepare('SELECT * FROM pm_rooms WHERE network = ? ORDER BY room_id'),
       addMember: db.prepare(
         `INSERT INTO matrix_members (room_id, user_id, display_name) VALUES (?, ?, ?)
          ON CONFLICT (room_id, user_id) DO UPDATE SET display_name = excluded.display_name`),
@@ -204,6 +205,10 @@ export class SqliteStore implements Store {
 
   removePmRoom(roomId: RoomId): void {
     this.stmt.removePmRoom.run(roomId);
+  }
+
+  listPmRooms(network: NetworkId): PmRoom[] {
+    return this.stmt.listPmRooms.all(network).map((row) => pmRoomOf(row) as PmRoom);
   }
 
   getPuppetActivity(userId: UserId, network: NetworkId): number {

@@ -97,6 +97,8 @@ export interface Store {
   getPmRoomById(roomId: RoomId): PmRoom | null;
   savePmRoom(pm: PmRoom): void;
   removePmRoom(roomId: RoomId): void;
+  /** Every private-message room of a network. */
+  listPmRooms(network: NetworkId): PmRoom[];
 
   /** When the user last spoke through their puppet on the network (ms; 0 when unknown). */
   getPuppetActivity(userId: UserId, network: NetworkId): number;
