@@ -13,12 +13,12 @@ import { SqliteStore } from '../../src/store/sqlite';
 import { Registry } from 'prom-client';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
+import { until } from './fixture';
 
 const ROOM = '!portal:hs.test';
 const STATIC_ROOM = '!static:hs.test';
 const BOT = '@ircbridge:hs.test';
 const ALICE = '@alice:hs.test';
-const WAIT = 5000;
 
 let txnCounter = 0;
 let eventCounter = 0;
@@ -34,20 +34,6 @@ function member(roomId: string, userId: string, membership: string, displayname?
 function message(roomId: string, userId: string, content: Record<string, unknown>): unknown {
   return { type: 'm.room.message', room_id: roomId, sender: userId, event_id: `$e${++eventCounter}`,
     origin_server_ts: Date.now(), content };
-}
-
-async function until<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = WAIT): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 describe('Bridge (fake homeserver, fake IRC server)', () => {
