@@ -3,10 +3,12 @@
  * room and closed when they leave the last one. Nicks come from the template, are fitted to the
  * server's NICKLEN and remembered in the store.
  */
+import { createHash } from 'node:crypto';
 import type { NetworkConfig } from '../config';
+import { addressInPrefix, parseIpv6Prefix } from '../format/ipv6';
 import type { Channel, NetworkId, UserId } from '../ids';
 import { localpartOf } from '../ids';
-import { IrcBannedError, IrcConnection } from '../irc/connection';
+import { type IrcAuth, IrcBannedError, IrcConnection } from '../irc/connection';
 import type { IrcEvent } from '../irc/events';
 import { getLogger } from '../log';
 import { nextNickCandidate, renderPuppetNick } from '../format/nick';
@@ -49,6 +51,8 @@ export class Puppets {
   private stopped = false;
   /** Connection attempts waiting for a slot; the most recently active user goes first. */
   private readonly waiting: Array<{ puppet: Puppet; go: () => void }> = [];
+  /** Connections closed on purpose to reconnect (new credentials): their events are not news. */
+  private readonly replaced = new WeakSet<IrcConnection>();
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -117,6 +121,37 @@ export class Puppets {
       });
     }
     return p.connecting;
+  }
+
+  /**
+   * Reconnects the user's puppet so it identifies with the credentials stored now (SASL happens
+   * only at registration). Called after the user changed their credentials; keeps the puppet's
+   * channels. Resolves false when the user has no puppet on this network (nothing to do: the
+   * next connection reads the new credentials anyway); rejects when the new connection fails.
+   */
+  async reconnect(userId: UserId, reason = 'Reconnecting to identify'): Promise<boolean> {
+    const p = this.puppets.get(userId);
+    if (!p || p.banned !== null) {
+      return false;
+    }
+    const old = p.conn ?? (p.connecting ? await p.connecting.catch(() => null) : null);
+    if (this.puppets.get(userId) !== p) {
+      return false;
+    }
+    if (old) {
+      this.replaced.add(old);
+      if (p.conn === old) {
+        p.conn = null;
+      }
+      this.byNick.delete(this.server.fold(old.nick));
+      await old.quit(reason);
+    }
+    if (p.retryTimer) {
+      clearTimeout(p.retryTimer);
+      p.retryTimer = null;
+    }
+    await this.connection(userId, null);
+    return true;
   }
 
   /** The user acted through the puppet (sent a message): it is not idle. */
@@ -263,8 +298,9 @@ export class Puppets {
     const suffix = templateSuffix(this.cfg.puppet_nick_template);
     let base = wanted;
     let erroneousCount = 0;
-    const username = stored?.username ?? makeUsername(renderTemplate(this.cfg.puppet_username_template,
-      { LOCALPART: localpart }));
+    const username = stored?.username ?? (this.ctx.ident
+      ? identUsername(p.userId, localpart)
+      : makeUsername(renderTemplate(this.cfg.puppet_username_template, { LOCALPART: localpart })));
     const conn = new IrcConnection({
       host: this.cfg.host,
       port: this.cfg.port,
@@ -279,6 +315,9 @@ export class Puppets {
       sendBurst: this.cfg.send_burst,
       sendRate: this.cfg.send_rate,
       connectTimeoutMs: this.cfg.connect_timeout_ms,
+      auth: this.authOf(p),
+      outgoingAddr: this.sourceAddressOf(p.userId),
+      ident: this.ctx.ident ?? null,
       nextNick: (attempt, _refused, erroneous) => {
         if (erroneous) {
           // A form the server rejects (432) will not get better by numbering it: fall back to
@@ -315,6 +354,27 @@ export class Puppets {
     return conn;
   }
 
+  /** The user's stored credentials for this network, read at every connect. */
+  private authOf(p: Puppet): IrcAuth | null {
+    let creds;
+    try {
+      creds = this.ctx.store.getCredentials(p.userId, this.network);
+    } catch (err) {
+      // Another key file, or a damaged row: connect unidentified and say why.
+      this.log.warn('stored IRC credentials cannot be read', { user_id: p.userId, err: (err as Error).message });
+      this.onEvent(p, { type: 'auth', ok: false, mechanism: 'PLAIN', account: null,
+        reason: 'your stored credentials cannot be decrypted (the bridge\'s key file changed); store them again' });
+      return null;
+    }
+    return creds ? { mode: this.cfg.auth, ...creds } : null;
+  }
+
+  /** A stable address for the user inside networks.<id>.ipv6_prefix, or null. */
+  private sourceAddressOf(userId: UserId): string | null {
+    const prefix = this.cfg.ipv6_prefix === null ? null : parseIpv6Prefix(this.cfg.ipv6_prefix);
+    return prefix ? addressInPrefix(prefix, createHash('sha256').update(userId).digest()) : null;
+  }
+
   /** A reconnect had to take a stand-in nick (the old connection's ghost still held the real
    *  one): ask for the user's nick again now and then, quietly, until it is free. */
   private regainNick(conn: IrcConnection, preferred: string): void {
@@ -331,6 +391,16 @@ export class Puppets {
   }
 
   private onConnEvent(p: Puppet, conn: IrcConnection, e: IrcEvent): void {
+    if (this.replaced.has(conn)) {
+      return;
+    }
+    if (e.type === 'auth') {
+      if (e.ok) {
+        this.log.info('puppet identified', { user_id: p.userId, mechanism: e.mechanism, account: e.account });
+      } else {
+        this.log.warn('puppet could not identify', { user_id: p.userId, mechanism: e.mechanism, reason: e.reason });
+      }
+    }
     const preferred = this.regaining.get(conn);
     if (e.type === 'refused' && preferred !== undefined && ['432', '433', '436', '437'].includes(e.code) &&
       this.server.fold(e.target) === this.server.fold(preferred)) {
@@ -390,6 +460,16 @@ export class Puppets {
 function templateSuffix(template: string): string {
   const m = /\$[A-Z]+([^$]*)$/.exec(template);
   return m?.[1] ?? '';
+}
+
+/** With identd on: a username unique to the Matrix user (the ident answer is trusted by the
+ *  server, so two users must never share one): up to 6 characters of the localpart and 4 from a
+ *  hash of the whole user ID. */
+export function identUsername(userId: string, localpart: string): string {
+  const stem = localpart.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 6) || 'm';
+  const digest = createHash('sha256').update(userId).digest();
+  const tag = (digest.readUInt32BE(0) % 36 ** 4).toString(36).padStart(4, '0');
+  return /^[a-z]/.test(stem) ? stem + tag : `m${stem.slice(0, 5)}${tag}`;
 }
 
 /** An IRC username from a localpart: lower-case letters and digits, at most 10 characters. */
