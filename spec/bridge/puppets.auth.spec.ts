@@ -110,6 +110,19 @@ describe('Puppets with stored credentials (fake IRC server)', () => {
     expect(logLines.join('\n')).not.toContain(Buffer.from('alice\0alice\0right-pass').toString('base64'));
   });
 
+  test('a connection lost and re-made identifies again', async () => {
+    await setUp();
+    store.setCredentials(ALICE, NET, { account: 'alice', password: 'right-pass', clientCert: null });
+    await puppets.joinChannel(ALICE, 'Alice', asChannel('#room'), null);
+    const first = await ircd.client(0);
+    await until(() => authEvents().length === 1, 'first auth event');
+    first.drop();
+    const second = await ircd.client(1, 5000);
+    await second.waitFor((l) => l.command === 'AUTHENTICATE' && l.params[0] !== 'PLAIN', 5000);
+    await until(() => authEvents().length === 2, 'second auth event', 5000);
+    expect(authEvents()[1]).toEqual({ type: 'auth', ok: true, mechanism: 'PLAIN', account: 'alice', reason: '' });
+  });
+
   test('a wrong stored password: the failure goes up with the server\'s reason; the puppet stays connected', async () => {
     await setUp();
     store.setCredentials(ALICE, NET, { account: 'alice', password: 'wrong-pass', clientCert: null });

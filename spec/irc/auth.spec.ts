@@ -166,6 +166,23 @@ describe('IrcConnection authentication against a scripted ircd', () => {
     expect(peer.linesOf('AUTHENTICATE')).toEqual([]);
   });
 
+  test('a CAP NEW before 001 does not re-open negotiation (InspIRCd would hold registration)', async () => {
+    ircd = new FakeIrcd({ caps: ['server-time'], welcomeDelayMs: 300 });
+    const port = await ircd.listen();
+    const conn = new IrcConnection({
+      host: '127.0.0.1', port, tls: false, tlsVerify: true, password: null, nick: 'bot', username: 'bot',
+      realname: 'bot', role: 'bot', sendBurst: 50, sendRate: 100, connectTimeoutMs: 3000, auth: null,
+    });
+    conns.push(conn);
+    const connecting = conn.connect();
+    const peer = await ircd.client();
+    await peer.waitFor((l) => l.command === 'CAP' && l.params[0] === 'END');
+    peer.send(':fake.irc CAP bot NEW :sasl=PLAIN');
+    await connecting;
+    await peer.sync();
+    expect(peer.linesOf('CAP').map((l) => l.params[0])).toEqual(['LS', 'REQ', 'END']);
+  });
+
   test('the open socket is registered for ident while it lasts', async () => {
     const ident = new IdentRegistry();
     const { conn, peer } = await connect({}, { ident, username: 'alice7f3k' });

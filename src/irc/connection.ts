@@ -458,6 +458,13 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         this.selfHost = p[1] ?? this.selfHost;
         return true;
       case 'CAP':
+        if (p[1] === 'NEW' && this._state === 'connecting') {
+          // irc-framework answers CAP NEW with a CAP REQ (an empty one when it wants none of the
+          // new caps) but no CAP END. Before 001 that re-opens negotiation on servers that hold
+          // registration during CAP (InspIRCd: services linking while we register), and
+          // registration then never completes. New caps can wait for the next connection.
+          return false;
+        }
         if (p[1] === 'ACK' && this.saslMechanism !== null && this.saslState === 'none' &&
           (p[p.length - 1] ?? '').split(' ').includes('sasl')) {
           this.saslState = 'pending'; // irc-framework sends AUTHENTICATE on this ACK
