@@ -516,8 +516,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   /**
    * 900 RPL_LOGGEDIN. During SASL, irc-framework 4.14 ends CAP negotiation on 900, before the
-   * 903 that completes SASL; servers that abort a SASL exchange on CAP END (charybdis, Solanum)
-   * then answer 906 although the user is logged in. The 900 is kept from irc-framework until
+   * 903 that completes SASL. The IRCv3 SASL spec lets a server abort SASL (906) when the client
+   * ends registration while SASL is in progress; InspIRCd + Atheme send 900 and 903 back to back
+   * and tolerate it (auth.e2e.spec.ts), other servers need not. The 900 is kept from irc-framework until
    * the 903 (or 90x failure) settles SASL, which then ends CAP. Returns whether irc-framework
    * sees the line.
    */
