@@ -160,6 +160,24 @@ describe('IrcConnection authentication against a scripted ircd', () => {
     expect(peer.received.some((l) => l.raw.includes('two words'))).toBe(false);
   });
 
+  test('no NickServ on the network: the 401 settles the IDENTIFY as a failure at once', async () => {
+    const { events, peer } = await connect({}, { auth: { mode: 'auto', account: 'a', password: 'pw', clientCert: null } });
+    await peer.waitForCommand('PRIVMSG');
+    peer.numeric('401', 'NickServ :No such nick');
+    await peer.sync();
+    expect(auths(events)).toEqual([{ type: 'auth', ok: false, mechanism: 'NICKSERV', account: null,
+      reason: 'there is no NickServ on this network (401)' }]);
+    expect(events.filter((e) => e.type === 'refused')).toEqual([]);
+  });
+
+  test('a client certificate on a network without TLS: reported, not silently ignored', async () => {
+    const { events, peer } = await connect({ caps: ['sasl'] }, { auth: { mode: 'auto', account: null, password: null,
+      clientCert: { certificate: 'c', privateKey: 'k' } } });
+    expect(peer.linesOf('AUTHENTICATE')).toEqual([]);
+    expect(auths(events)).toEqual([{ type: 'auth', ok: false, mechanism: 'EXTERNAL', account: null,
+      reason: expect.stringMatching(/only be used over TLS/) }]);
+  });
+
   test('a server password alone is sent as PASS only, never as SASL', async () => {
     const { peer } = await connect({ caps: ['sasl'] }, { password: 'serverpass' });
     expect(peer.linesOf('PASS')[0]?.params).toEqual(['serverpass']);

@@ -487,6 +487,10 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         this.saslMechs = p[1] ?? null;
         return true;
       default:
+        if (command === '401' && this.nickservTimer && this.fold(p[1] ?? '') === this.fold('NickServ')) {
+          this.settleNickServ(false, null, 'there is no NickServ on this network (401)');
+          return false;
+        }
         if (REFUSALS.has(command) && this._state === 'registered') {
           this.emitEvent({ type: 'refused', code: command, target: p[1] ?? '', reason: p[p.length - 1] ?? '' });
         }
@@ -562,6 +566,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   /** After registration: IDENTIFY to NickServ when SASL was not used and a password is known. */
   private identifyToNickServ(): void {
     const auth = this.opts.auth;
+    if (auth && auth.password === null && auth.clientCert !== null && !this.opts.tls && auth.mode !== 'nickserv') {
+      this.emitEvent({ type: 'auth', ok: false, mechanism: 'EXTERNAL', account: null,
+        reason: 'a client certificate can only be used over TLS, and this network is configured without it' });
+      return;
+    }
     if (!auth || auth.password === null || this.saslMechanism !== null || auth.mode === 'sasl') {
       return;
     }
