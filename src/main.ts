@@ -2,6 +2,8 @@
  * Composition root: command line -> config + registration -> the concrete parts -> start.
  * The only file that constructs concrete classes. SIGTERM/SIGINT stop the bridge cleanly.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Bridge } from './bridge/bridge';
@@ -213,7 +215,11 @@ export async function run(args: Args): Promise<() => Promise<void>> {
     mediaUrl: (config.homeserver.media_url ?? config.homeserver.url).replace(/\/+$/, ''),
     ident,
   };
-  const bridge = new Bridge(ctx, config.networks, { catchUpMaxAgeMs: config.homeserver.catch_up_max_age_ms });
+  const bridge = new Bridge(ctx, config.networks, {
+    catchUpMaxAgeMs: config.homeserver.catch_up_max_age_ms,
+    bridgeAdmins: config.admin.bridge_admins,
+    version: packageVersion(),
+  });
   late.bridge = bridge;
   metrics.connectionSource = () => [...bridge.networks.values()].flatMap((net) => [
     { network: net.id, state: net.connected ? 'bot_registered' : 'bot_connecting', count: 1 },
@@ -297,4 +303,14 @@ export function cli(argv: string[]): void {
 
 if (require.main === module) {
   cli(process.argv.slice(2));
+}
+
+/** The version in the package.json next to lib/ (or src/), or "unknown". */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }

@@ -192,7 +192,7 @@ describe('identUsername', () => {
 describe('storeIrcCredentials and removeIrcCredentials: bad input', () => {
   let store: SqliteStore;
   const reconnects: UserId[] = [];
-  const host = () => ({ store, networks: new Map([['libera', { puppets: { reconnect: async (u: UserId) => {
+  const host = () => ({ store, networks: new Map([['libera', { puppets: { reidentify: async (u: UserId) => {
     reconnects.push(u);
     return false;
   } } }]]) });

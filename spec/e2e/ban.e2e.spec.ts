@@ -53,6 +53,13 @@ describe('a network ban of one puppet', () => {
         String(ev.content.body).includes('banned'), WAIT, 'a notice about the ban');
       expect(String(notice.content.body)).toContain('@alice:localhost');
 
+      // She is told in her admin room too, which the bridge opens for her (she had none).
+      const adminRoom = await alice.waitForInvite(BOT, WAIT, 'an invite to her admin room');
+      await alice.joinRoom(adminRoom);
+      const told = await alice.waitForEvent(adminRoom, (ev) => ev.sender === BOT && String(ev.content.body).includes('banned'),
+        WAIT, 'the ban told in the admin room');
+      expect(String(told.content.body)).toMatch(/banned your connection[\s\S]*!reconnect/);
+
       // No reconnect loop: for several of the bridge's backoff periods, alice's puppet never returns.
       const since = Date.now();
       await sleep(6000);

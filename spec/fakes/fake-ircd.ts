@@ -231,8 +231,13 @@ export class FakeIrcClient {
     }
   }
 
-  // NICK <nick> after registration: 433 for a nick in use, else the change is confirmed.
+  // NICK <nick> after registration: 432 for an erroneous nick, 433 for a nick in use, else the
+  // change is confirmed.
   private changeNick(wanted: string): void {
+    if (this.opts.nicksErroneous.includes(wanted)) {
+      this.numeric('432', `${wanted} :Erroneous Nickname`);
+      return;
+    }
     if (this.opts.nicksInUse.includes(wanted)) {
       this.numeric('433', `${wanted} :Nickname is already in use`);
       return;

@@ -276,7 +276,26 @@ describe('IrcConnection against a scripted ircd', () => {
           `:${SRV} 366 bot #chan :End of /NAMES list.`],
         expected: [{ type: 'names', channel: '#chan', users: [
           { nick: 'alice', prefixes: '@' }, { nick: 'bob', prefixes: '+' }, { nick: 'carol', prefixes: '' },
-          { nick: 'dave', prefixes: '@+' }, { nick: 'eve', prefixes: '' }] }] },
+          { nick: 'dave', prefixes: '@+' }, { nick: 'eve', prefixes: '', ident: 'e', host: 'h.example' }] }] },
+      { name: 'NAMES with userhost-in-names keeps user and host',
+        lines: [`:${SRV} 353 bot = #chan :@op!~o@op.host +v!v@v.host`, `:${SRV} 366 bot #chan :End`],
+        expected: [{ type: 'names', channel: '#chan', users: [
+          { nick: 'op', prefixes: '@', ident: '~o', host: 'op.host' }, { nick: 'v', prefixes: '+', ident: 'v', host: 'v.host' }] }] },
+      { name: 'channel MODE, one change per letter with its parameter',
+        lines: [':op!o@h MODE #chan +ob-v+l alice *!*@bad.host bob 10'],
+        expected: [{ type: 'mode', channel: '#chan', by: 'op', changes: [
+          { adding: true, mode: 'o', param: 'alice', kind: 'prefix' },
+          { adding: true, mode: 'b', param: '*!*@bad.host', kind: 'list' },
+          { adding: false, mode: 'v', param: 'bob', kind: 'prefix' },
+          { adding: true, mode: 'l', param: '10', kind: 'setting' }] }] },
+      { name: 'channel MODE set by a server', lines: [`:${SRV} MODE #chan +nt`],
+        expected: [{ type: 'mode', channel: '#chan', by: null, changes: [
+          { adding: true, mode: 'n', param: null, kind: 'flag' }, { adding: true, mode: 't', param: null, kind: 'flag' }] }] },
+      { name: 'user MODE is not a channel mode', lines: [':bot MODE bot +i'], expected: [] },
+      { name: 'ACCOUNT (account-notify)', lines: [`:${ALICE} ACCOUNT alice_acct`, `:${ALICE} ACCOUNT *`],
+        expected: [{ type: 'account', nick: 'alice', account: 'alice_acct' }, { type: 'account', nick: 'alice', account: null }] },
+      { name: '482 not an operator -> refused', lines: [`:${SRV} 482 bot #chan :You're not a channel operator`],
+        expected: [{ type: 'refused', code: '482', target: '#chan', reason: "You're not a channel operator" }] },
       { name: 'NAMES of two channels interleaved',
         lines: [`:${SRV} 353 bot = #a :x`, `:${SRV} 353 bot = #b :@y`, `:${SRV} 353 bot = #a :+z`,
           `:${SRV} 366 bot #b :End`, `:${SRV} 366 bot #a :End`],
@@ -347,6 +366,7 @@ describe('IrcConnection against a scripted ircd', () => {
         `:${SRV} 353 alice_m = #chan :@bob alice_m`, // dropped
         `:${SRV} 366 alice_m #chan :End`, // dropped
         ':op!o@h KICK #chan bob :not you', // dropped
+        ':op!o@h MODE #chan +o alice_m', // channel modes are the bot's to read: dropped
         ':op!o@h KICK #chan ALICE_M :you', // kick of self (case-folded): reported
         `:${SRV} 474 alice_m #secret :Cannot join channel (+b)`, // refusal: reported
         `:${me} PART #chan :leaving`, // own part: reported
@@ -435,6 +455,20 @@ describe('IrcConnection against a scripted ircd', () => {
       // Lines 3..6 are paced 50 ms apart, so 6 leaves >= 150 ms after 3. (The burst itself is not
       // timed: the client socket has Nagle on, which may hold line 1 back a little.)
       expect((sent[5]?.at ?? 0) - (sent[2]?.at ?? 0)).toBeGreaterThanOrEqual(130);
+    });
+
+    test('sendAll: onWritten comes with the last line, before the PING that waits for a token; the PONG confirms', async () => {
+      const { conn, peer } = await registered({ sendBurst: 2, sendRate: 2 });
+      const from = peer.received.length;
+      let writtenAt = 0;
+      const confirmed = conn.sendAll('PRIVMSG', [['#chan', 'one'], ['#chan', 'two']], () => {
+        writtenAt = Date.now();
+      });
+      expect(writtenAt).toBeGreaterThan(0); // both lines went out at once, in the burst
+      const ping = await peer.waitFor((l) => l.command === 'PING', 3000, from);
+      expect(ping.at - writtenAt).toBeGreaterThanOrEqual(300); // the PING waited ~500 ms for a token
+      peer.send(`:fake.irc PONG fake.irc :${ping.params[0] ?? ''}`);
+      await expect(confirmed).resolves.toBe(2);
     });
 
     test('protocol replies (PONG) do not wait behind queued lines', async () => {

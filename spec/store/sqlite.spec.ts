@@ -108,6 +108,73 @@ describe('SqliteStore in memory', () => {
       store.savePuppet({ userId: alice, network: libera, nick: asNick('alice'), username: 'alice' });
       expect(store.getPuppet(alice, oftc)).toBeNull();
     });
+
+    test('isUsernameTaken: by another user on the same network only', () => {
+      store.savePuppet({ userId: alice, network: libera, nick: asNick('alice'), username: 'alice' });
+      expect(store.isUsernameTaken(libera, 'alice', asUserId('@alice:other'))).toBe(true);
+      expect(store.isUsernameTaken(libera, 'alice', alice)).toBe(false);
+      expect(store.isUsernameTaken(oftc, 'alice', asUserId('@alice:other'))).toBe(false);
+      expect(store.isUsernameTaken(libera, 'bob', asUserId('@alice:other'))).toBe(false);
+    });
+  });
+
+  describe('linked bans', () => {
+    const ghost = asUserId('@irc_bob:hs');
+    const ban = (mask: string, origin: 'matrix' | 'irc' = 'matrix') => ({ network: libera, channelFolded: '#a', userId: ghost, origin, mask });
+    test('save, get by user and by mask, replace and remove, per network, channel, user and origin', () => {
+      expect(store.getLinkedBanMask(libera, '#a', ghost, 'matrix')).toBeNull();
+      store.saveLinkedBan(ban('*!*bob@host'));
+      expect(store.getLinkedBanMask(libera, '#a', ghost, 'matrix')).toBe('*!*bob@host');
+      expect(store.getLinkedBanUser(libera, '#a', '*!*bob@host', 'matrix')).toBe(ghost);
+      expect(store.getLinkedBanMask(libera, '#a', ghost, 'irc')).toBeNull();
+      expect(store.getLinkedBanUser(libera, '#a', '*!*bob@host', 'irc')).toBeNull();
+      expect(store.getLinkedBanMask(libera, '#b', ghost, 'matrix')).toBeNull();
+      expect(store.getLinkedBanMask(oftc, '#a', ghost, 'matrix')).toBeNull();
+      store.saveLinkedBan(ban('*!*@newhost'));
+      expect(store.getLinkedBanMask(libera, '#a', ghost, 'matrix')).toBe('*!*@newhost');
+      expect(store.getLinkedBanUser(libera, '#a', '*!*bob@host', 'matrix')).toBeNull();
+      store.saveLinkedBan(ban('*!*x@*', 'irc'));
+      store.removeLinkedBan(libera, '#a', ghost, 'matrix');
+      expect(store.getLinkedBanMask(libera, '#a', ghost, 'matrix')).toBeNull();
+      expect(store.getLinkedBanMask(libera, '#a', ghost, 'irc')).toBe('*!*x@*');
+    });
+
+    test('an origin other than matrix or irc is refused by the schema', () => {
+      expect(() => store.saveLinkedBan({ ...ban('m'), origin: 'other' as never })).toThrow(/CHECK constraint/);
+    });
+  });
+
+  describe('admin and private-message rooms', () => {
+    const alice = asUserId('@alice:hs');
+    const bob = asUserId('@bob:hs');
+    const ghost = asUserId('@libera_carol:hs');
+    test('one admin room per user, one user per admin room; leaving forgets it', () => {
+      expect(store.getAdminRoom(alice)).toBeNull();
+      store.setAdminRoom(alice, asRoomId('!a1:hs'));
+      store.setAdminRoom(alice, asRoomId('!a2:hs')); // a newer direct chat replaces the old one
+      expect(store.getAdminRoom(alice)).toBe('!a2:hs');
+      expect(store.adminRoomOwner(asRoomId('!a1:hs'))).toBeNull();
+      store.setAdminRoom(bob, asRoomId('!a2:hs')); // the room now belongs to bob only
+      expect(store.getAdminRoom(alice)).toBeNull();
+      expect(store.adminRoomOwner(asRoomId('!a2:hs'))).toBe(bob);
+      store.removeAdminRoom(asRoomId('!a2:hs'));
+      expect(store.getAdminRoom(bob)).toBeNull();
+    });
+
+    test('a private-message room per network, Matrix user and ghost', () => {
+      const pm = { roomId: asRoomId('!pm:hs'), network: libera, userId: alice, ghostId: ghost };
+      store.savePmRoom(pm);
+      expect(store.getPmRoom(libera, alice, ghost)).toEqual(pm);
+      expect(store.getPmRoomById(asRoomId('!pm:hs'))).toEqual(pm);
+      expect(store.getPmRoom(oftc, alice, ghost)).toBeNull();
+      expect(store.getPmRoom(libera, bob, ghost)).toBeNull();
+      expect(store.listPmRooms(libera)).toEqual([pm]);
+      expect(store.listPmRooms(oftc)).toEqual([]);
+      store.savePmRoom({ ...pm, roomId: asRoomId('!pm2:hs') });
+      expect(store.getPmRoom(libera, alice, ghost)?.roomId).toBe('!pm2:hs');
+      store.removePmRoom(asRoomId('!pm2:hs'));
+      expect(store.getPmRoom(libera, alice, ghost)).toBeNull();
+    });
   });
 
   describe('members', () => {

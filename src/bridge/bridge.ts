@@ -7,12 +7,16 @@ import type { Config } from '../config';
 import type { RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
 import type { AppserviceHandlers } from '../matrix/appservice';
-import { parseMatrixEvent } from '../matrix/events';
+import { type MatrixEvent, parseMatrixEvent } from '../matrix/events';
 import type { InboundEventInput, MemberRecord, RoomMapping } from '../store/store';
+import { builtinCommands } from './admin-commands';
+import { AdminRooms, type AdminServices } from './admin-room';
 import { CatchUp } from './catch-up';
+import { PrivateMessages } from './private-messages';
 import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
 import { MatrixToIrc } from './matrix-to-irc';
+import { MatrixModeration } from './matrix-moderation';
 import { NetworkBridge } from './network';
 import { Portals } from './portals';
 import { KeyedQueue } from './room-queue';
@@ -36,7 +40,12 @@ function inboundRow(e: unknown): InboundEventInput {
  * Other events are ordered per room.
  */
 function orderingKey(raw: unknown, roomId: string | null): string {
-  const e = raw as { type?: unknown; sender?: unknown; state_key?: unknown };
+  const e = raw as { type?: unknown; sender?: unknown; state_key?: unknown; content?: { membership?: unknown } };
+  if (e?.type === 'm.room.member' && e.content?.membership === 'invite' && typeof e.sender === 'string') {
+    // An invite (of the bot or a ghost, to a direct chat) is ordered with what its sender says
+    // next: their first message must find the chat already set up.
+    return `u:${e.sender}`;
+  }
   if (e?.type === 'm.room.member' && typeof e.state_key === 'string') {
     return `u:${e.state_key}`;
   }
@@ -56,6 +65,10 @@ const CATCH_UP_DELAY_MS = 3000;
 const CATCH_UP_HOLD_MAX_MS = 15_000;
 
 export interface BridgeOptions {
+  /** admin.bridge_admins: regular expressions of Matrix user IDs. */
+  bridgeAdmins?: readonly string[];
+  /** The bridge's version, for !bridgeversion. */
+  version?: string;
   /** homeserver.catch_up_max_age_ms; 0 (the default here) turns catching up off. */
   catchUpMaxAgeMs?: number;
   /** How often to probe the homeserver (ms); for tests. */
@@ -69,6 +82,7 @@ export class Bridge implements AppserviceHandlers {
   readonly portals: Portals;
   readonly outbox: MatrixOutbox;
   private readonly matrixToIrc: MatrixToIrc;
+  private readonly moderation: MatrixModeration;
   private readonly queue: KeyedQueue;
   /** Highest inbound sequence number already handed to a room queue. */
   private dispatchedSeq = 0;
@@ -77,6 +91,8 @@ export class Bridge implements AppserviceHandlers {
   /** The last numeric transaction ID accepted, to notice skipped or restarted numbering. */
   private lastTxnNumber: number | null = null;
   private homeserverDown = false;
+  readonly adminRooms: AdminRooms;
+  readonly privateMessages: PrivateMessages;
   private probeTimer: NodeJS.Timeout | null = null;
   /** While a catch-up is due, accepted events wait, so that missed ones found in history can be
    *  handled in their place (by timestamp), not after events that came later. */
@@ -97,10 +113,33 @@ export class Bridge implements AppserviceHandlers {
     }
     this.portals = new Portals(ctx, this.networks);
     this.matrixToIrc = new MatrixToIrc(ctx, notify);
+    this.moderation = new MatrixModeration(ctx, notify);
     this.queue = new KeyedQueue((key, err) => log.error('Matrix event handling failed', { key, err }));
+    const admins = (opts.bridgeAdmins ?? []).map((r) => new RegExp(r));
+    const services: AdminServices = {
+      networks: this.networks,
+      ensurePortal: (net, channel, key) => this.portals.ensurePortal(net, channel, key),
+      aliasOf: (net, channel) => this.portals.alias(net, channel),
+      isBridgeAdmin: (userId) => admins.some((re) => re.test(userId)),
+      version: opts.version ?? 'unknown',
+    };
+    this.adminRooms = new AdminRooms(ctx, services, []);
+    this.adminRooms.addCommands(builtinCommands(ctx, services, (u) => this.adminRooms.helpFor(u)));
+    const tellUser = (userId: UserId, text: string): void => void this.adminRooms.tell(userId, text);
+    this.privateMessages = new PrivateMessages(ctx, (u) => this.networkOfGhost(u), tellUser);
+    for (const net of this.networks.values()) {
+      net.hooks = {
+        privateMessage: (n, p, e) => this.privateMessages.onIrcMessage(n, p, e),
+        privateRefusal: (n, p, e) => void this.privateMessages.onRefusal(n, p, e),
+        tellUser,
+        networkCount: () => this.networks.size,
+      };
+    }
     this.catchUp = new CatchUp(ctx, {
       maxAgeMs: opts.catchUpMaxAgeMs ?? 0,
-      rooms: () => [...this.networks.values()].flatMap((n) => ctx.store.listRoomMappings(n.id).map((m) => m.roomId)),
+      // Bridged rooms and private-message rooms: both carry messages for IRC.
+      rooms: () => [...this.networks.values()].flatMap((n) => [...ctx.store.listRoomMappings(n.id).map((m) => m.roomId),
+        ...ctx.store.listPmRooms(n.id).map((pm) => pm.roomId)]),
       isOurs: (u) => u === ctx.botUserId || this.isGhost(u),
       accept: (label, events) => {
         const stored = ctx.store.acceptEvents(label, events.map((e) => inboundRow(e)));
@@ -371,6 +410,7 @@ export class Bridge implements AppserviceHandlers {
     }
     const mapping = this.ctx.store.getMappingByRoom(e.roomId as RoomId);
     if (!mapping) {
+      await this.handleUnbridgedRoomEvent(e, seq);
       return;
     }
     const net = this.networks.get(mapping.network);
@@ -383,13 +423,69 @@ export class Bridge implements AppserviceHandlers {
         await this.matrixToIrc.handleMatrixMessage(net, mapping.channel, mapping.key, e, seq);
         break;
       case 'member':
-        if (!this.isGhost(e.stateKey) && e.stateKey !== this.ctx.botUserId) {
+        if (net.ghosts.isGhost(e.stateKey)) {
+          if (e.membership === 'ban') {
+            await this.moderation.handleMatrixBan(net, mapping.channel, e);
+          } else if (e.membership === 'leave' && e.prevMembership === 'ban') {
+            await this.moderation.handleMatrixUnban(net, mapping.channel, e);
+          } else if (e.membership === 'leave') {
+            await this.moderation.handleMatrixKick(net, mapping.channel, e);
+          }
+        } else if (this.isGhost(e.stateKey) || e.stateKey === this.ctx.botUserId) {
+          break;
+        } else if (e.membership === 'join' && e.prevMembership === 'join') {
+          const before = this.ctx.store.getMember(e.roomId as RoomId, e.stateKey as UserId);
+          this.ctx.store.addMember({ roomId: e.roomId as RoomId, userId: e.stateKey as UserId, displayName: e.displayName });
+          if (before?.displayName !== e.displayName && net.exclusionOf(e.stateKey) === null) {
+            await this.moderation.handleMatrixDisplayName(net, e.roomId as RoomId, e.stateKey as UserId, e.displayName);
+          }
+        } else {
           await this.matrixToIrc.handleMatrixMember(net, mapping.channel, mapping.key, e);
         }
+        break;
+      case 'topic':
+        await this.moderation.handleMatrixTopic(net, mapping.channel, mapping.key, e);
         break;
       default:
         break;
     }
+  }
+
+  /** Events of rooms that are not channels: admin rooms, direct chats, invites to either. */
+  private async handleUnbridgedRoomEvent(e: MatrixEvent, seq?: number): Promise<void> {
+    const roomId = e.roomId as RoomId;
+    if (e.kind === 'member') {
+      if (e.membership === 'invite' && e.stateKey === this.ctx.botUserId) {
+        await this.adminRooms.onBotInvite(e);
+      } else if (e.membership === 'invite' && this.isGhost(e.stateKey)) {
+        await this.privateMessages.onGhostInvite(e);
+      } else if ((e.membership === 'leave' || e.membership === 'ban') && !this.isGhost(e.stateKey)) {
+        await this.adminRooms.onLeave(roomId, e.stateKey);
+        await this.privateMessages.onLeave(roomId, e.stateKey);
+      }
+      return;
+    }
+    if (e.kind !== 'message') {
+      return;
+    }
+    if (this.adminRooms.ownerOf(roomId) === e.sender) {
+      await this.adminRooms.onMessage(e);
+      return;
+    }
+    const target = this.privateMessages.targetOf(roomId, e.sender);
+    if (target) {
+      await this.matrixToIrc.handleMatrixMessage(target.net, target.nick, null, e, seq, true);
+    }
+  }
+
+  /** The network whose ghost this user is, if any. */
+  private networkOfGhost(userId: string): NetworkBridge | null {
+    for (const net of this.networks.values()) {
+      if (net.ghosts.isGhost(userId)) {
+        return net;
+      }
+    }
+    return null;
   }
 
   private isGhost(userId: string): boolean {
@@ -409,6 +505,9 @@ export class Bridge implements AppserviceHandlers {
       const activity = new Map<UserId, number>();
       for (const mapping of this.ctx.store.listRoomMappings(net.id)) {
         for (const member of this.ctx.store.listMembers(mapping.roomId)) {
+          if (net.exclusionOf(member.userId) !== null) {
+            continue;
+          }
           let lastActive = activity.get(member.userId);
           if (lastActive === undefined) {
             lastActive = this.ctx.store.getPuppetActivity(member.userId, net.id);

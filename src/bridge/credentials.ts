@@ -16,7 +16,7 @@ export type CredentialsOutcome =
 /** What the functions need of the bridge: the store and, per network id, its puppets. */
 export interface CredentialsHost {
   store: Store;
-  networks: ReadonlyMap<string, { puppets: { reconnect(userId: UserId): Promise<boolean> } }>;
+  networks: ReadonlyMap<string, { puppets: { reidentify(userId: UserId): Promise<boolean> } }>;
 }
 
 export interface CredentialsInput {
@@ -74,7 +74,7 @@ export async function storeIrcCredentials(host: CredentialsHost, userId: UserId,
   const creds: IrcCredentials = { account: input.account ?? null, password: input.password ?? null,
     clientCert: input.clientCert ?? null };
   host.store.setCredentials(userId, network as NetworkId, creds);
-  return { ok: true, reconnected: await net.puppets.reconnect(userId).catch(() => false) };
+  return { ok: true, reconnected: await net.puppets.reidentify(userId).catch(() => false) };
 }
 
 /** Forgets the user's credentials for `network`; the current connection stays as it is. */

@@ -6,7 +6,7 @@ import type { NetworkId, RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
 import { MatrixApiError } from '../matrix/client';
 import { type BridgeContext, userIdOf } from './context';
-import { escapeLocalpart, renderTemplate, templateRegexSource } from './templates';
+import { escapeLocalpart, renderTemplate, templateRegexSource, unescapeLocalpart } from './templates';
 
 export interface GhostSettings {
   network: NetworkId;
@@ -34,6 +34,19 @@ export class Ghosts {
   /** Is this Matrix user one of this network's ghosts? */
   isGhost(userId: string): boolean {
     return this.pattern.test(userId);
+  }
+
+  /** The IRC nick behind a ghost: the one last seen for it, else the one its ID spells (for a
+   *  ghost someone invited to a direct chat before the bridge saw its nick). Null when the ID
+   *  is not one of this network's ghosts or spells no valid nick. */
+  nickFor(userId: string): string | null {
+    const known = this.ctx.store.getGhostByUserId(this.settings.network, userId as UserId);
+    if (known) {
+      return known.nick;
+    }
+    const m = this.pattern.exec(userId);
+    const nick = m?.[1] !== undefined ? unescapeLocalpart(m[1]) : null;
+    return nick && /^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]*$/.test(nick) ? nick : null;
   }
 
   /** The user ID the ghost of `nick` has or would have, without recording anything. */
@@ -85,6 +98,12 @@ export class Ghosts {
     }
     this.joined.add(key);
     return userId;
+  }
+
+  /** The ghost was removed from the room on the Matrix side (kick, ban): the next message
+   *  joins it again instead of trusting the cache. */
+  forgetMembership(roomId: RoomId, userId: UserId): void {
+    this.joined.delete(`${roomId}|${userId}`);
   }
 
   async leaveRoom(roomId: RoomId, userId: UserId, reason?: string): Promise<void> {

@@ -21,7 +21,14 @@ export type OutboxItem =
   /** The ghost's IRC user changed nick: its display name follows. */
   | { kind: 'rename'; userId: UserId; nick: string }
   /** After NAMES: ghosts in the room that are not in `keep` leave. */
-  | { kind: 'sync'; keep: UserId[] };
+  | { kind: 'sync'; keep: UserId[] }
+  /** An IRC user set the channel topic. */
+  | { kind: 'topic'; userId: UserId; nick: string; topic: string }
+  /** IRC kicked a Matrix user's puppet: the Matrix user leaves the room too. */
+  | { kind: 'kick'; userId: UserId; channel: string; by: string; reason: string }
+  /** An IRC ban (or its removal) that matches one bridged Matrix user's puppet. */
+  | { kind: 'ban'; userId: UserId; channel: string; by: string; mask: string }
+  | { kind: 'unban'; userId: UserId; channel: string; by: string; mask: string };
 
 export type Deliver = (network: NetworkId, roomId: RoomId, item: OutboxItem) => Promise<void>;
 

@@ -21,6 +21,9 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const FILE_TYPES = new Set(['m.image', 'm.file', 'm.audio', 'm.video']);
 
 export class MatrixToIrc {
+  /** Excluded users already told, once per room, that their messages stay on Matrix. */
+  private readonly toldExcluded = new Set<string>();
+
   constructor(
     private readonly ctx: BridgeContext,
     private readonly notify: (roomId: RoomId, text: string) => Promise<void>,
@@ -30,10 +33,13 @@ export class MatrixToIrc {
     const roomId = e.roomId as RoomId;
     const userId = e.stateKey as UserId;
     if (e.membership === 'join') {
-      this.ctx.store.addMember({ roomId, userId, displayName: e.displayName });
-      if (e.prevMembership === 'join') {
-        return; // a profile change, not a join
+      const excluded = net.exclusionOf(userId);
+      if (excluded !== null) {
+        log.info('excluded user joined a bridged room; no puppet', { network: net.id, room_id: roomId, user_id: userId });
+        await this.notify(roomId, `${userId}: you are not connected to IRC (${net.cfg.name}): ${excluded}`);
+        return;
       }
+      this.ctx.store.addMember({ roomId, userId, displayName: e.displayName });
       try {
         await net.puppets.joinChannel(userId, e.displayName, channel as never, key);
       } catch (err) {
@@ -56,9 +62,18 @@ export class MatrixToIrc {
    * events (they are ordered per user).
    */
   async handleMatrixMessage(net: NetworkBridge, channel: string, key: string | null, e: MessageEvent,
-    inboundSeq?: number): Promise<void> {
+    inboundSeq?: number, privateTo = false): Promise<void> {
     const roomId = e.roomId as RoomId;
     const userId = e.sender as UserId;
+    const excluded = net.exclusionOf(userId);
+    if (excluded !== null) {
+      this.ctx.metrics.message('matrix_to_irc', 'dropped');
+      if (!this.toldExcluded.has(`${roomId}|${userId}`)) {
+        this.toldExcluded.add(`${roomId}|${userId}`);
+        await this.notify(roomId, `${userId}: your messages here do not reach IRC (${net.cfg.name}): ${excluded}`);
+      }
+      return;
+    }
     const deadline = Date.now() + net.cfg.message_timeout_ms;
     const member = this.ctx.store.getMember(roomId, userId);
     const action = e.msgtype === 'm.emote';
@@ -72,7 +87,9 @@ export class MatrixToIrc {
       }
       let conn: IrcConnection;
       try {
-        const joining = net.puppets.joinChannel(userId, member?.displayName ?? null, channel as never, key);
+        // `channel` is the nick of a direct chat's IRC user when `privateTo`: connect, join nothing.
+        const joining = privateTo ? net.puppets.connection(userId, member?.displayName ?? null)
+          : net.puppets.joinChannel(userId, member?.displayName ?? null, channel as never, key);
         net.puppets.touch(userId); // someone with a message waiting goes first among reconnects
         await joining;
         conn = await net.puppets.connection(userId, null);

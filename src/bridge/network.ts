@@ -6,21 +6,37 @@
 import type { NetworkConfig } from '../config';
 import { ircToMatrix } from '../format/irc-to-matrix';
 import type { NetworkId, RoomId, UserId } from '../ids';
-import { IrcBannedError, IrcConnection } from '../irc/connection';
+import { IrcBannedError, IrcConnection, type WhoisInfo } from '../irc/connection';
 import type { IrcEvent, IrcEventOf } from '../irc/events';
+import { banMaskFor, type IrcIdentity } from '../irc/masks';
+import { operatorSymbols } from '../irc/modes';
 import { getLogger } from '../log';
 import type { BridgeContext } from './context';
 import { Ghosts } from './ghosts';
+import { IrcModeration } from './irc-moderation';
+import { IrcUsers } from './irc-users';
 import { type Puppet, Puppets } from './puppets';
 import type { MatrixOutbox, OutboxItem } from './matrix-outbox';
 
 /** A QUIT reason of two server names ("hub.example.net leaf.example.net") is a netsplit. */
 const NETSPLIT = /^[\w-]+(\.[\w-]+)+ [\w-]+(\.[\w-]+)+$/;
 
+export interface NetworkHooks {
+  /** A private message (PRIVMSG, NOTICE, ACTION) to a user's puppet. */
+  privateMessage?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'message'>) => void;
+  /** The server refused something a puppet sent to a nick (401 No such nick). */
+  privateRefusal?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'refused'>) => void;
+  /** Something about a user's IRC connection that they should know (their admin room). */
+  tellUser?: (userId: UserId, text: string) => void;
+  networkCount?: () => number;
+}
+
 interface ChannelState {
   name: string;
   /** folded nick -> nick as spelt */
   nicks: Map<string, string>;
+  /** folded nick -> status symbols (`@`, `+`), from NAMES and MODE */
+  prefixes: Map<string, string>;
   topic: string | null;
   /** Resolved when the bot's JOIN completed (end of NAMES); rejected when refused. */
   ready: Promise<void>;
@@ -40,6 +56,12 @@ export class NetworkBridge {
   private botTimer: NodeJS.Timeout | null = null;
   private lastNickLen = 9;
   private readyWaiters: Array<() => void> = [];
+  /** What the bot knows of each IRC user it shares a channel with. */
+  private readonly users: IrcUsers;
+  private readonly moderation: IrcModeration;
+  /** Set by the bridge: where private messages, their refusals and notices for a user go. */
+  hooks: NetworkHooks = {};
+  private readonly exclusions: ReadonlyArray<{ regex: RegExp; reason: string }>;
   /** Nicks that quit in a netsplit, with the timer that makes their ghosts leave. */
   private readonly splitQuits = new Map<string, NodeJS.Timeout>();
 
@@ -61,6 +83,9 @@ export class NetworkBridge {
       whenReady: (ms) => this.whenReady(ms),
       fold: (s) => this.fold(s),
     }, (p, e) => this.onPuppetEvent(p, e));
+    this.users = new IrcUsers((s) => this.fold(s));
+    this.moderation = new IrcModeration(ctx, this, outbox, notifyRoom);
+    this.exclusions = cfg.excluded_users.map((rule) => ({ regex: new RegExp(rule.regex), reason: rule.reason }));
   }
 
   fold(s: string): string {
@@ -130,7 +155,7 @@ export class NetworkBridge {
       let settle!: ChannelState['settle'];
       const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
       ready.catch(() => undefined);
-      st = { name: channel, nicks: new Map(), topic: null, ready, settle, joined: false };
+      st = { name: channel, nicks: new Map(), prefixes: new Map(), topic: null, ready, settle, joined: false };
       this.channels.set(folded, st);
       if (this.connected) {
         this.bot?.join(channel, key);
@@ -147,6 +172,43 @@ export class NetworkBridge {
       clearTimeout(timer);
     }
     return state;
+  }
+
+  /** Is `nick` in `channel`, as the bot last saw it? */
+  isInChannel(channel: string, nick: string): boolean {
+    return this.channels.get(this.fold(channel))?.nicks.has(this.fold(nick)) ?? false;
+  }
+
+  /** The channel's topic as the bot last saw it (null before it knows). */
+  channelTopic(channel: string): string | null {
+    return this.channels.get(this.fold(channel))?.topic ?? null;
+  }
+
+  /** nick!user@host (and account) of an IRC user the bot has seen, or null. */
+  identityOf(nick: string): IrcIdentity | null {
+    return this.users.get(nick);
+  }
+
+  /** The ban mask (by `ban_mask`) that targets this IRC user. */
+  banMask(who: IrcIdentity): string {
+    return banMaskFor(who, this.cfg.ban_mask, this.bot?.extban ?? null);
+  }
+
+  /** Is `nick` a channel operator (or higher) in `channel`, as the bot last saw it? */
+  isOperator(channel: string, nick: string): boolean {
+    const symbols = this.channels.get(this.fold(channel))?.prefixes.get(this.fold(nick)) ?? '';
+    const ops = operatorSymbols(this.bot?.modeRules.prefix ?? [{ mode: 'o', symbol: '@' }]);
+    return [...symbols].some((c) => ops.includes(c));
+  }
+
+  /** Sends a command as the bridge bot; false when the bot is not connected. */
+  sendAsBot(command: string, params: readonly string[]): boolean {
+    return this.connected ? (this.bot?.send(command, params) ?? false) : false;
+  }
+
+  /** Why `userId` gets no IRC connection on this network, or null when it may have one. */
+  exclusionOf(userId: string): string | null {
+    return this.exclusions.find((rule) => rule.regex.test(userId))?.reason ?? null;
   }
 
   /** Is `nick` the bot or one of our puppets (so its lines are our own echo)? */
@@ -176,6 +238,7 @@ export class NetworkBridge {
       waiters.forEach((w) => w());
       for (const st of this.channels.values()) {
         st.nicks.clear();
+        st.prefixes.clear();
         const mapping = this.ctx.store.getRoomByChannel(this.id, this.fold(st.name));
         bot.join(st.name, mapping?.key ?? null);
       }
@@ -205,6 +268,7 @@ export class NetworkBridge {
     if (bot !== this.bot) {
       return;
     }
+    this.users.track(e);
     switch (e.type) {
       case 'message':
         this.handleIrcMessage(e);
@@ -216,7 +280,7 @@ export class NetworkBridge {
         this.handleIrcLeave(e.channel, e.nick, e.reason ? `Left IRC: ${e.reason}` : 'Left IRC');
         break;
       case 'kick':
-        this.handleIrcLeave(e.channel, e.nick, `Kicked by ${e.by}: ${e.reason}`);
+        this.handleIrcKick(e);
         break;
       case 'quit':
         this.handleIrcQuit(e);
@@ -227,13 +291,12 @@ export class NetworkBridge {
       case 'names':
         this.handleIrcNames(e);
         break;
-      case 'topic': {
-        const st = this.channels.get(this.fold(e.channel));
-        if (st) {
-          st.topic = e.topic;
-        }
+      case 'topic':
+        this.handleIrcTopic(e);
         break;
-      }
+      case 'mode':
+        this.handleIrcMode(e);
+        break;
       case 'refused':
         this.handleBotRefusal(e);
         break;
@@ -252,7 +315,8 @@ export class NetworkBridge {
     }
   }
 
-  private roomOf(channel: string): RoomId | null {
+  /** The room bridged to `channel`, or null. */
+  roomOf(channel: string): RoomId | null {
     return this.ctx.store.getRoomByChannel(this.id, this.fold(channel))?.roomId ?? null;
   }
 
@@ -264,6 +328,14 @@ export class NetworkBridge {
       }
       return;
     }
+    this.outbox.push(this.id, roomId, {
+      kind: 'message', userId: this.ghosts.userIdFor(e.from.nick), nick: e.from.nick, content: this.matrixContentOf(e),
+      ts: e.time ?? Date.now(),
+    });
+  }
+
+  /** The Matrix content of an IRC message: formatting as HTML, puppet nicks as pills. */
+  matrixContentOf(e: IrcEventOf<'message'>): Record<string, unknown> {
     const text = ircToMatrix(e.text, (word) => this.mentionOf(word));
     const content: Record<string, unknown> = {
       msgtype: e.kind === 'action' ? 'm.emote' : e.kind === 'notice' ? 'm.notice' : 'm.text',
@@ -274,9 +346,17 @@ export class NetworkBridge {
       content.format = 'org.matrix.custom.html';
       content.formatted_body = text.html;
     }
-    this.outbox.push(this.id, roomId, {
-      kind: 'message', userId: this.ghosts.userIdFor(e.from.nick), nick: e.from.nick, content, ts: e.time ?? Date.now(),
-    });
+    return content;
+  }
+
+  /** WHOIS through the bot's connection; null when the nick is not on IRC or the bot is down. */
+  whois(nick: string): Promise<WhoisInfo | null> {
+    return this.bot?.whois(nick) ?? Promise.resolve(null);
+  }
+
+  /** Queues an item for a room through the durable outbox (delivered in order, retried). */
+  pushToMatrix(roomId: RoomId, item: OutboxItem): void {
+    this.outbox.push(this.id, roomId, item);
   }
 
   /** Carries out one stored IRC -> Matrix item (called by the outbox, in room order; throws
@@ -296,6 +376,12 @@ export class NetworkBridge {
         break;
       case 'rename':
         await this.ghosts.ensureProfile(item.userId, item.nick);
+        break;
+      case 'topic':
+      case 'kick':
+      case 'ban':
+      case 'unban':
+        await this.moderation.deliver(roomId, item);
         break;
       case 'sync': {
         const keep = new Set<string>(item.keep);
@@ -327,9 +413,11 @@ export class NetworkBridge {
     if (this.fold(e.user.nick) === this.fold(this.botNick)) {
       st.joined = true;
       st.nicks.clear();
+      st.prefixes.clear();
       return;
     }
     st.nicks.set(this.fold(e.user.nick), e.user.nick);
+    st.prefixes.set(this.fold(e.user.nick), '');
     const roomId = this.roomOf(e.channel);
     if (roomId && !this.isOwnNick(e.user.nick)) {
       this.outbox.push(this.id, roomId, { kind: 'join', userId: this.ghosts.userIdFor(e.user.nick), nick: e.user.nick });
@@ -339,6 +427,7 @@ export class NetworkBridge {
   private handleIrcLeave(channel: string, nick: string, reason: string): void {
     const st = this.channels.get(this.fold(channel));
     st?.nicks.delete(this.fold(nick));
+    st?.prefixes.delete(this.fold(nick));
     if (this.fold(nick) === this.fold(this.botNick)) {
       if (st) {
         st.joined = false;
@@ -356,6 +445,7 @@ export class NetworkBridge {
     const own = this.isOwnNick(e.nick);
     const channels: ChannelState[] = [];
     for (const st of this.channels.values()) {
+      st.prefixes.delete(folded);
       if (st.nicks.delete(folded) && !own) {
         channels.push(st);
       }
@@ -394,6 +484,8 @@ export class NetworkBridge {
     for (const st of this.channels.values()) {
       if (st.nicks.delete(oldFolded)) {
         st.nicks.set(this.fold(e.newNick), e.newNick);
+        st.prefixes.set(this.fold(e.newNick), st.prefixes.get(oldFolded) ?? '');
+        st.prefixes.delete(oldFolded);
         const roomId = this.roomOf(st.name);
         if (roomId) {
           rooms.push(roomId);
@@ -409,6 +501,60 @@ export class NetworkBridge {
     this.outbox.push(this.id, rooms[0] as RoomId, { kind: 'rename', userId, nick: e.newNick });
   }
 
+  // KICK <channel> <nick> [reason]
+  private handleIrcKick(e: IrcEventOf<'kick'>): void {
+    const userId = this.puppets.userIdOfNick(e.nick);
+    const roomId = this.roomOf(e.channel);
+    if (userId && roomId) {
+      // The puppet's own connection forgets the channel; here the Matrix side follows.
+      const st = this.channels.get(this.fold(e.channel));
+      st?.nicks.delete(this.fold(e.nick));
+      st?.prefixes.delete(this.fold(e.nick));
+      this.outbox.push(this.id, roomId, { kind: 'kick', userId, channel: e.channel, by: e.by, reason: e.reason });
+      return;
+    }
+    this.handleIrcLeave(e.channel, e.nick, `Kicked by ${e.by}${e.reason ? ': ' + e.reason : ''}`);
+  }
+
+  // TOPIC <channel> :<topic> (332 on join carries by = null and is not bridged)
+  private handleIrcTopic(e: IrcEventOf<'topic'>): void {
+    const st = this.channels.get(this.fold(e.channel));
+    if (st) {
+      st.topic = e.topic;
+    }
+    const roomId = this.roomOf(e.channel);
+    if (!roomId || e.by === null || this.isOwnNick(e.by)) {
+      return;
+    }
+    this.outbox.push(this.id, roomId, { kind: 'topic', userId: this.ghosts.userIdFor(e.by), nick: e.by, topic: e.topic });
+  }
+
+  // MODE <channel> <modes> [params...]: member status is followed, bans go to moderation; other
+  // channel modes are not bridged yet.
+  private handleIrcMode(e: IrcEventOf<'mode'>): void {
+    const st = this.channels.get(this.fold(e.channel));
+    if (!st) {
+      return;
+    }
+    const prefix = this.bot?.modeRules.prefix ?? [];
+    for (const c of e.changes) {
+      if (c.kind === 'list' && c.mode === 'b' && c.param !== null) {
+        this.moderation.handleIrcBan({ name: st.name, nicks: st.nicks.values() }, e.by, c);
+        continue;
+      }
+      if (c.kind !== 'prefix' || c.param === null) {
+        continue;
+      }
+      const folded = this.fold(c.param);
+      const symbol = prefix.find((p) => p.mode === c.mode)?.symbol ?? '';
+      const had = st.prefixes.get(folded) ?? '';
+      const without = [...had].filter((x) => x !== symbol).join('');
+      // Keep the server's order (highest status first).
+      const next = c.adding ? prefix.map((p) => p.symbol).filter((x) => x === symbol || without.includes(x)).join('') : without;
+      st.prefixes.set(folded, next);
+    }
+  }
+
   private handleIrcNames(e: IrcEventOf<'names'>): void {
     const st = this.channels.get(this.fold(e.channel));
     if (!st) {
@@ -416,6 +562,7 @@ export class NetworkBridge {
     }
     for (const u of e.users) {
       st.nicks.set(this.fold(u.nick), u.nick);
+      st.prefixes.set(this.fold(u.nick), u.prefixes);
     }
     st.joined = true;
     st.settle.resolve();
@@ -450,11 +597,19 @@ export class NetworkBridge {
 
   private onPuppetEvent(p: Puppet, e: IrcEvent): void {
     switch (e.type) {
+      case 'message':
+        // Channel lines never get here (the bot reads those): this is a private message.
+        if (!this.isOwnNick(e.from.nick)) {
+          this.hooks.privateMessage?.(this, p, e);
+        }
+        break;
       case 'refused': {
         const roomId = this.roomOf(e.target);
         this.log.warn('IRC server refused a puppet command', { user_id: p.userId, code: e.code, target: e.target });
         if (roomId) {
           void this.notifyRoom(roomId, `${p.userId}: IRC refused your last action in ${e.target}: ${e.reason}`);
+        } else if (e.code === '401' && !this.bot?.isChannel(e.target)) {
+          this.hooks.privateRefusal?.(this, p, e); // No such nick: a private message that went nowhere
         }
         if (['471', '473', '474', '475', '477'].includes(e.code)) {
           this.puppets.forgetChannel(p.userId, e.target);
@@ -472,6 +627,9 @@ export class NetworkBridge {
                 `(${e.reason}). The bridge will not reconnect you; your messages here do not reach IRC.`);
             }
           }
+          this.hooks.tellUser?.(p.userId, `The IRC network ${this.cfg.name} banned your connection: ${e.reason}. ` +
+            'The bridge will not reconnect you to it; your messages in its rooms do not reach IRC. ' +
+            `Once the ban is lifted, say !reconnect${this.hooks.networkCount?.() === 1 ? '' : ' ' + this.id} here.`);
         } else {
           this.log.warn('puppet connection lost; reconnecting', { user_id: p.userId, reason: e.reason });
         }

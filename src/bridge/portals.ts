@@ -71,10 +71,29 @@ export class Portals {
     return (await pending) !== null;
   }
 
-  private async createPortal(net: NetworkBridge, channel: Channel, alias: string): Promise<RoomId | null> {
+  /** The portal room of a channel, created when it does not exist yet (the bot joins the channel
+   *  with `key`, kept for the puppets). Null when dynamic portals are off or the bot cannot join. */
+  async ensurePortal(net: NetworkBridge, channel: Channel, key: string | null): Promise<RoomId | null> {
+    const existing = this.ctx.store.getRoomByChannel(net.id, net.fold(channel));
+    if (existing) {
+      return existing.roomId;
+    }
+    if (!net.cfg.dynamic_portals) {
+      return null;
+    }
+    const id = `${net.id}|${net.fold(channel)}`;
+    let pending = this.creating.get(id);
+    if (!pending) {
+      pending = this.createPortal(net, channel, this.alias(net, channel), key).finally(() => this.creating.delete(id));
+      this.creating.set(id, pending);
+    }
+    return pending;
+  }
+
+  private async createPortal(net: NetworkBridge, channel: Channel, alias: string, key: string | null = null): Promise<RoomId | null> {
     let state;
     try {
-      state = await net.joinChannel(channel, null);
+      state = await net.joinChannel(channel, key);
     } catch (err) {
       log.warn('portal not created: the bot cannot join the channel', { network: net.id, channel, err: (err as Error).message });
       return null;
@@ -89,7 +108,7 @@ export class Portals {
       initial_state: this.bridgeState(net, state.name),
     }, this.ctx.botUserId);
     const roomId = room_id as RoomId;
-    this.ctx.store.upsertRoomMapping({ network: net.id, channel: state.name as Channel, roomId, origin: 'alias', key: null },
+    this.ctx.store.upsertRoomMapping({ network: net.id, channel: state.name as Channel, roomId, origin: 'alias', key },
       net.fold(state.name));
     log.info('portal room created', { network: net.id, channel: state.name, room_id: roomId });
     net.syncGhosts(roomId, state);

@@ -34,6 +34,9 @@ export interface Puppet {
   lastActiveSaved: number;
 }
 
+/** Numerics that refuse a NICK change. */
+const NICK_REFUSALS = new Set(['431', '432', '433', '435', '436', '437', '438', '447']);
+
 /** Activity is written to the store at most this often per puppet. */
 const ACTIVITY_SAVE_INTERVAL_MS = 60_000;
 
@@ -53,6 +56,8 @@ export class Puppets {
   private readonly waiting: Array<{ puppet: Puppet; go: () => void }> = [];
   /** Connections closed on purpose to reconnect (new credentials): their events are not news. */
   private readonly replaced = new WeakSet<IrcConnection>();
+  /** Usernames given to puppets in this process, by user: one per user, never shared. */
+  private readonly claimedUsernames = new Map<string, UserId>();
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -123,34 +128,85 @@ export class Puppets {
     return p.connecting;
   }
 
+  /** Renames the user's puppet on IRC (the new nick is remembered once the server confirms it).
+   *  Resolves with the nick the server confirmed; rejects with the server's reason. */
+  changeNick(userId: UserId, nick: string, timeoutMs = 10_000): Promise<string> {
+    const conn = this.puppets.get(userId)?.conn;
+    if (!conn || conn.state !== 'registered') {
+      return Promise.reject(new Error('you are not connected to this network'));
+    }
+    const wanted = this.server.fold(nick);
+    return new Promise((resolve, reject) => {
+      const onEvent = (e: IrcEvent): void => {
+        if (e.type === 'nick' && this.server.fold(e.newNick) === wanted) {
+          finish();
+          resolve(e.newNick);
+        } else if (e.type === 'refused' && NICK_REFUSALS.has(e.code)) {
+          finish();
+          reject(new Error(`${e.reason} (${e.code})`));
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error('the server did not answer'));
+      }, timeoutMs);
+      const finish = (): void => {
+        clearTimeout(timer);
+        conn.off('event', onEvent);
+      };
+      conn.on('event', onEvent);
+      this.regaining.delete(conn); // the user's choice replaces any nick we were waiting for
+      if (!conn.send('NICK', [nick])) {
+        finish();
+        reject(new Error('the connection cannot send now'));
+      }
+    });
+  }
+
+  /** Remembers the nick a user wants for their next connection (they have none now). */
+  rememberNick(userId: UserId, nick: string): void {
+    const stored = this.ctx.store.getPuppet(userId, this.network);
+    this.ctx.store.savePuppet({ userId, network: this.network, nick: nick as never,
+      username: stored?.username ?? this.usernameFor(userId) });
+  }
+
+  /** Drops the user's connection and connects again (a ban noted earlier is forgotten: the
+   *  user asks because it was lifted). Channels are rejoined. */
+  async reconnect(userId: UserId): Promise<IrcConnection> {
+    const p = this.puppets.get(userId);
+    if (!p) {
+      throw new Error('you have no connection to this network');
+    }
+    p.banned = null;
+    const conn = p.conn;
+    p.conn = null;
+    if (conn) {
+      this.replaced.add(conn); // its end is our doing: not reported, not retried
+      this.byNick.delete(this.server.fold(conn.nick));
+      await conn.quit('Reconnecting');
+    }
+    return this.connection(userId, null);
+  }
+
   /**
    * Reconnects the user's puppet so it identifies with the credentials stored now (SASL happens
    * only at registration). Called after the user changed their credentials; keeps the puppet's
-   * channels. Resolves false when the user has no puppet on this network (nothing to do: the
-   * next connection reads the new credentials anyway); rejects when the new connection fails.
+   * channels. Resolves false when the user has no puppet on this network or it is banned
+   * (nothing to do: the next connection reads the new credentials anyway); rejects when the new
+   * connection fails.
    */
-  async reconnect(userId: UserId, reason = 'Reconnecting to identify'): Promise<boolean> {
+  async reidentify(userId: UserId): Promise<boolean> {
     const p = this.puppets.get(userId);
     if (!p || p.banned !== null) {
       return false;
     }
-    const old = p.conn ?? (p.connecting ? await p.connecting.catch(() => null) : null);
+    if (p.connecting) {
+      await p.connecting.catch(() => null); // it may have read the old credentials
+    }
     if (this.puppets.get(userId) !== p) {
       return false;
     }
-    if (old) {
-      this.replaced.add(old);
-      if (p.conn === old) {
-        p.conn = null;
-      }
-      this.byNick.delete(this.server.fold(old.nick));
-      await old.quit(reason);
-    }
-    if (p.retryTimer) {
-      clearTimeout(p.retryTimer);
-      p.retryTimer = null;
-    }
-    await this.connection(userId, null);
+    await this.reconnect(userId);
     return true;
   }
 
@@ -207,6 +263,14 @@ export class Puppets {
     }
     if (p.channels.size === 0) {
       await this.disconnect(userId, 'Left all bridged channels');
+    }
+  }
+
+  /** The user chose another nick: stop asking for the one the connection had to give up. */
+  stopNickRegain(userId: UserId): void {
+    const conn = this.puppets.get(userId)?.conn;
+    if (conn) {
+      this.regaining.delete(conn);
     }
   }
 
@@ -298,9 +362,7 @@ export class Puppets {
     const suffix = templateSuffix(this.cfg.puppet_nick_template);
     let base = wanted;
     let erroneousCount = 0;
-    const username = stored?.username ?? (this.ctx.ident
-      ? identUsername(p.userId, localpart)
-      : makeUsername(renderTemplate(this.cfg.puppet_username_template, { LOCALPART: localpart })));
+    const username = stored?.username ?? this.usernameFor(p.userId);
     const conn = new IrcConnection({
       host: this.cfg.host,
       port: this.cfg.port,
@@ -375,12 +437,37 @@ export class Puppets {
     return prefix ? addressInPrefix(prefix, createHash('sha256').update(userId).digest()) : null;
   }
 
+  /** Each Matrix user's puppet has its own username on the network, so that an IRC ban on
+   *  `*!*user@host` hits one user: when another user's puppet has `base`, a digest of the full
+   *  user ID (stable across restarts) replaces its end. */
+  /** A new puppet's IRC username: from the template, unique per user on this network. */
+  private usernameFor(userId: UserId): string {
+    // With identd on, the server trusts the username we give: one of its own for each user.
+    const localpart = localpartOf(userId);
+    return this.uniqueUsername(userId, this.ctx.ident ? identUsername(userId, localpart)
+      : makeUsername(renderTemplate(this.cfg.puppet_username_template, { LOCALPART: localpart })));
+  }
+
+  private uniqueUsername(userId: UserId, base: string): string {
+    for (let i = 0; ; i++) {
+      const candidate = i === 0 ? base
+        : base.slice(0, 5) + createHash('sha256').update(i === 1 ? userId : `${userId}/${i}`).digest('hex').slice(0, 5);
+      const claimant = this.claimedUsernames.get(candidate);
+      if ((claimant === undefined || claimant === userId) && !this.ctx.store.isUsernameTaken(this.network, candidate, userId)) {
+        // Held from now on: another user's puppet connecting before this one is stored must not take it.
+        this.claimedUsernames.set(candidate, userId);
+        return candidate;
+      }
+    }
+  }
+
   /** A reconnect had to take a stand-in nick (the old connection's ghost still held the real
    *  one): ask for the user's nick again now and then, quietly, until it is free. */
   private regainNick(conn: IrcConnection, preferred: string): void {
     this.regaining.set(conn, preferred);
     const timer = setInterval(() => {
-      if (conn.state !== 'registered' || this.server.fold(conn.nick) === this.server.fold(preferred)) {
+      if (conn.state !== 'registered' || this.server.fold(conn.nick) === this.server.fold(preferred) ||
+        this.regaining.get(conn) !== preferred) {
         clearInterval(timer);
         this.regaining.delete(conn);
         return;
@@ -457,7 +544,7 @@ export class Puppets {
 }
 
 /** The literal text after the template's last variable (`[m]` in `$DISPLAY[m]`). */
-function templateSuffix(template: string): string {
+export function templateSuffix(template: string): string {
   const m = /\$[A-Z]+([^$]*)$/.exec(template);
   return m?.[1] ?? '';
 }

@@ -28,6 +28,21 @@ const mapping = obj({
     .risk('Stored in plain text in this file.'),
 });
 
+/** A user-supplied regular expression: it must compile. */
+const regex = () => str({ maxLength: 500, expect: 'a regular expression' }).refine((v, report) => {
+  try {
+    new RegExp(v);
+  } catch (err) {
+    report(`is not a valid regular expression: ${(err as Error).message}`);
+  }
+});
+
+const exclusion = obj({
+  regex: regex().doc('Matched against the full Matrix user ID, e.g. ^@.*:untrusted\\.example$ (anchor it yourself).'),
+  reason: str({ maxLength: 300 }).default('This bridge does not connect your account to IRC.')
+    .doc('Told to the user in the room when they join or speak.'),
+});
+
 const network = obj({
   name: str().derive('the network id', (_siblings, id) => id).doc('Human name of the network, shown in rooms.'),
   host: host('a hostname or IP address').doc('IRC server to connect to.'),
@@ -116,8 +131,20 @@ const network = obj({
   })).default(null)
     .doc("Give each Matrix user's connection its own IPv6 source address, derived from a hash of the user ID inside this prefix (stable across restarts), so IRC operators can ban one user rather than the bridge. The host must route the prefix to itself (e.g. `ip -6 route add local 2001:db8:1::/64 dev lo` and net.ipv6.ip_nonlocal_bind=1). null: the system's default address.")
     .risk('If the host cannot bind addresses in the prefix, every puppet connection fails; the bot connection always uses the default address.'),
+  puppet_nick_follows_display_name: bool().default(true)
+    .doc("When a Matrix user changes display name, rename their puppet on IRC (NICK) with the same cleaning, NICKLEN fit and collision handling as at connect. A nick the server refuses is told to the user and the old nick stays.")
+    .risk('Frequent display-name changes become frequent IRC nick changes, which some networks rate-limit.'),
+  ban_mask: enumOf(['account_or_user_host', 'account_or_host', 'user_host', 'host']).default('account_or_user_host')
+    .doc("The IRC ban (+b) set for a Matrix ban of an IRC user's ghost: account_or_* use the services account (the server's account extban) when the network told the account, else *!*user@host (user_host) or *!*@host (host).")
+    .risk('host bans everyone behind the same address (shared hosts, cloaks of a whole provider); user_host is evaded by changing the username.'),
+  excluded_users: listOf(exclusion).default([])
+    .doc('Matrix users who never get an IRC connection on this network (first matching rule wins). Their messages stay on Matrix and they are told why.'),
   quit_message: str().default('Bridge shutting down')
     .doc('QUIT message of every connection when the bridge stops.'),
+  raw_command_allowlist: listOf(str({ pattern: /^[A-Za-z]{1,20}$/, expect: 'an IRC command name (letters only)' }))
+    .default(['AWAY', 'INVITE', 'LIST', 'MODE', 'MOTD', 'NAMES', 'NOTICE', 'PRIVMSG', 'TOPIC', 'WHO', 'WHOIS', 'WHOWAS'])
+    .doc('IRC commands a user may send through their puppet with `!cmd` in their admin room. NICK, JOIN, PART and QUIT have commands of their own; a command is compared case-insensitively.')
+    .risk('Commands such as OPER, KILL or SQUIT let users do whatever their IRC identity allows, in the bridge\'s name.'),
 });
 
 type Network = Infer<typeof network>;
@@ -186,6 +213,11 @@ export const configSchema = obj({
     port: port().default(113)
       .doc('Port of the ident listener. IRC servers query port 113; binding it needs root or CAP_NET_BIND_SERVICE, or a redirect from 113 to a high port.'),
   }).doc('Built-in ident server.'),
+  admin: section({
+    bridge_admins: listOf(regex()).default([])
+      .doc('Matrix user IDs (regular expressions matched against the whole ID; anchor them yourself) who may use the administrator commands in their admin room: see who is behind any puppet, and disconnect or reconnect anyone.')
+      .risk('A loose pattern (e.g. missing ^ or $) makes strangers bridge administrators.'),
+  }).doc("The admin room: each Matrix user's direct chat with the bridge bot, for commands and notices about their IRC connections."),
   metrics: section({
     enabled: bool().default(false).doc('Serve Prometheus metrics at /metrics.'),
     bind: host('an address').default('127.0.0.1').doc('Address the metrics listener binds to.')

@@ -15,7 +15,23 @@ import { decodeWireField, encodeWireText } from './encoding';
 import type { IrcEvent, IrcSource } from './events';
 import type { IdentEntry, IdentRegistry } from './identd';
 import { buildLine } from './line';
+import { parseExtban } from './masks';
+import { DEFAULT_CHANMODES, type ModeRules, parseModeChanges } from './modes';
 import { SendQueue } from './send-queue';
+
+/** What a WHOIS told about a nick (text decoded; empty strings where the server said nothing). */
+export interface WhoisInfo {
+  nick: string;
+  user: string;
+  host: string;
+  realname: string;
+  server: string;
+  account: string;
+  channels: string[];
+  idleSeconds: number | null;
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? decodeWireField(v) : '');
 
 export interface IrcConnectionOptions {
   host: string;
@@ -80,8 +96,8 @@ const CONFIRM_TIMEOUT_MS = 30_000;
 const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 'QUIT', 'KICK', 'NICK',
   'TOPIC', 'MODE', 'AWAY', 'ACCOUNT', 'CHGHOST', 'SETNAME', '353', '366', '332', '333']);
 /** Numerics that mean "the server refused what you asked". */
-const REFUSALS = new Set(['401', '403', '404', '405', '432', '433', '436', '437', '442', '471', '473', '474',
-  '475', '476', '477', '482', '489', '520']);
+const REFUSALS = new Set(['401', '403', '404', '405', '431', '432', '433', '435', '436', '437', '438', '441', '442', '447',
+  '471', '473', '474', '475', '476', '477', '482', '489', '520']);
 
 export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private client: Client | null = null;
@@ -95,7 +111,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private readonly confirms = new Map<string, (ok: boolean) => void>();
   private confirmCounter = 0;
   private selfHost = '';
-  private readonly names = new Map<string, Array<{ nick: string; prefixes: string }>>();
+  private readonly names = new Map<string, Array<{ nick: string; prefixes: string; ident?: string; host?: string }>>();
   /** The SASL mechanism asked for at this registration, null when none. */
   private saslMechanism: 'PLAIN' | 'EXTERNAL' | null = null;
   /** SASL outcome so far: 'pending' from AUTHENTICATE until a 90x numeric settles it. */
@@ -131,6 +147,19 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   get lineLen(): number {
     return this.isupportInt('LINELEN', 512);
+  }
+
+  /** How this server's channel MODE lines are read (ISUPPORT PREFIX and CHANMODES). */
+  get modeRules(): ModeRules {
+    const prefix = this.client?.network.options.PREFIX ?? [{ mode: 'o', symbol: '@' }, { mode: 'v', symbol: '+' }];
+    const raw = this.client?.network.options.CHANMODES;
+    const chanmodes = Array.isArray(raw) ? raw.map(String) : DEFAULT_CHANMODES;
+    return { prefix, chanmodes };
+  }
+
+  /** ISUPPORT EXTBAN (prefix and letters), or null when the server announces none. */
+  get extban(): { prefix: string; letters: string } | null {
+    return parseExtban(this.client?.network.options.EXTBAN);
   }
 
   get caseMapping(): CaseMapping {
@@ -253,6 +282,36 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     return this.queue.push(buildLine(command, params));
   }
 
+  /** Asks the server who `nick` is (WHOIS, through the send queue). Resolves with what it said,
+   *  or null when there is no such nick, the connection is not registered, or no answer came. */
+  whois(nick: string, timeoutMs = 10_000): Promise<WhoisInfo | null> {
+    const client = this.client;
+    if (!client || this._state !== 'registered' || !this.send('WHOIS', [nick])) {
+      return Promise.resolve(null);
+    }
+    return new Promise((resolve) => {
+      const onWhois = (e: Record<string, unknown>): void => {
+        if (typeof e.nick !== 'string' || this.fold(e.nick) !== this.fold(nick)) {
+          return;
+        }
+        finish(e.error ? null : {
+          nick: decodeWireField(e.nick),
+          user: str(e.ident), host: str(e.hostname), realname: str(e.real_name),
+          server: str(e.server), account: str(e.account),
+          channels: str(e.channels).split(' ').filter((c) => c !== ''),
+          idleSeconds: typeof e.idle === 'string' || typeof e.idle === 'number' ? Number(e.idle) : null,
+        });
+      };
+      const timer = setTimeout(() => finish(null), timeoutMs);
+      const finish = (info: WhoisInfo | null): void => {
+        clearTimeout(timer);
+        client.removeListener('whois', onWhois);
+        resolve(info);
+      };
+      client.on('whois', onWhois);
+    });
+  }
+
   /**
    * Queues lines of one command, then a PING, and resolves with how many of the lines the
    * server has certainly received: all of them once its PONG answers (the server handles a
@@ -279,13 +338,18 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         }
       };
       this.confirms.set(token, finish);
-      for (const line of lines) {
-        this.queue.push(line);
-      }
+      lines.forEach((line, i) => {
+        // Told as soon as the last line is in the socket (in the same tick as the write), not
+        // when the PING behind it is: the PING may wait for a token, and a crash in between
+        // would send the message again at the next start.
+        this.queue.push(line, i === lines.length - 1 ? (written) => {
+          if (written) {
+            onWritten?.();
+          }
+        } : undefined);
+      });
       this.queue.push(buildLine('PING', [token]), (written) => {
-        if (written) {
-          onWritten?.(); // every line is in the socket now
-        } else {
+        if (!written) {
           finish(false);
         }
       });
@@ -298,6 +362,14 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   part(channel: string, reason: string): boolean {
     return this.send('PART', [channel, reason]);
+  }
+
+  kick(channel: string, nick: string, reason: string): boolean {
+    return this.send('KICK', [channel, nick, reason]);
+  }
+
+  topic(channel: string, text: string): boolean {
+    return this.send('TOPIC', [channel, text]);
   }
 
   say(target: string, text: string): boolean {
@@ -427,6 +499,15 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case 'TOPIC':
         this.emitEvent({ type: 'topic', channel: p[0] ?? '', topic: p[1] ?? '', by: m.nick || null });
         return false;
+      case 'ACCOUNT':
+        this.emitEvent({ type: 'account', nick: m.nick, account: accountOf(p[0]) });
+        return true;
+      case 'MODE':
+        if (this.isChannel(p[0] ?? '')) {
+          this.emitEvent({ type: 'mode', channel: p[0] ?? '', by: m.nick || null,
+            changes: parseModeChanges(p[1] ?? '', p.slice(2), this.modeRules) });
+        }
+        return true;
       case '332':
         this.emitEvent({ type: 'topic', channel: p[1] ?? '', topic: p[2] ?? '', by: null });
         return false;
@@ -669,9 +750,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       while (i < entry.length && prefixes.includes(entry[i] as string)) {
         i++;
       }
-      const nick = entry.slice(i).split('!')[0] ?? '';
+      // userhost-in-names: nick!user@host
+      const m = /^([^!@]+)(?:!([^@]*)@(.*))?$/.exec(entry.slice(i));
+      const nick = m?.[1] ?? '';
       if (nick) {
-        list.push({ nick, prefixes: entry.slice(0, i) });
+        list.push({ nick, prefixes: entry.slice(0, i), ...(m?.[3] !== undefined ? { ident: m[2] ?? '', host: m[3] } : {}) });
       }
     }
     this.names.set(channel, list);

@@ -2,6 +2,8 @@
  * The typed events src/irc/ emits. Bridge code switches on `type`; nothing else of
  * irc-framework leaks out of src/irc/.
  */
+import type { ModeChange } from './modes';
+
 export interface IrcSource {
   nick: string;
   ident: string;
@@ -17,8 +19,13 @@ export type IrcEvent =
   | { type: 'kick'; channel: string; nick: string; by: string; reason: string }
   | { type: 'quit'; nick: string; reason: string }
   | { type: 'nick'; nick: string; newNick: string }
-  | { type: 'names'; channel: string; users: Array<{ nick: string; prefixes: string }> }
+  /** `ident` and `host` are there when the server sends userhost-in-names. */
+  | { type: 'names'; channel: string; users: Array<{ nick: string; prefixes: string; ident?: string; host?: string }> }
+  /** account-notify: `account` is null when the user logged out. */
+  | { type: 'account'; nick: string; account: string | null }
   | { type: 'topic'; channel: string; topic: string; by: string | null }
+  /** A channel MODE line, one change per letter; `by` is null when a server set it. */
+  | { type: 'mode'; channel: string; by: string | null; changes: ModeChange[] }
   /** The server refused something this connection asked for. */
   | { type: 'refused'; code: string; target: string; reason: string }
   /** The outcome of identifying to services (SASL at registration, or NickServ IDENTIFY after).

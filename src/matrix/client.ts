@@ -187,6 +187,16 @@ export class MatrixClient {
       { asUser, body: { user_id: userId, reason } });
   }
 
+  ban(roomId: string, userId: string, reason: string, asUser?: string): Promise<unknown> {
+    return this.request('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/ban`,
+      { asUser, body: { user_id: userId, reason } });
+  }
+
+  unban(roomId: string, userId: string, reason: string, asUser?: string): Promise<unknown> {
+    return this.request('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/unban`,
+      { asUser, body: { user_id: userId, reason } });
+  }
+
   async sendEvent(roomId: string, type: string, content: RoomEventContent, asUser?: string,
     ts?: number | null): Promise<string> {
     const r = await this.request<{ event_id: string }>('PUT',
@@ -226,6 +236,12 @@ export class MatrixClient {
     const r = await this.request<{ chunk?: unknown; end?: unknown }>('GET', `/_matrix/client/v3/rooms/${enc(roomId)}/messages`,
       { asUser, query: { dir: o.dir, from: o.from, limit: o.limit } });
     return { chunk: Array.isArray(r.chunk) ? r.chunk : [], end: typeof r.end === 'string' ? r.end : undefined };
+  }
+
+  /** Redacts an event (as `asUser`); the reason is shown to those who can see the redaction. */
+  redact(roomId: string, eventId: string, reason: string, asUser?: string): Promise<unknown> {
+    return this.request('PUT', `/_matrix/client/v3/rooms/${enc(roomId)}/redact/${enc(eventId)}/${newTxnId()}`,
+      { asUser, body: { reason } });
   }
 
   async resolveAlias(alias: string): Promise<string | null> {

@@ -28,6 +28,8 @@ export type MatrixEvent =
       prevMembership: string | null;
       displayName: string | null;
       reason: string | null;
+      /** An invite marked as a direct chat (`is_direct`). */
+      isDirect: boolean;
     })
   | (BaseEvent & { kind: 'topic'; topic: string })
   | (BaseEvent & { kind: 'other'; type: string });
@@ -67,7 +69,7 @@ export function parseMatrixEvent(raw: unknown): ParseResult {
       return {
         ok: true,
         event: { ...base, kind: 'member', stateKey, membership, prevMembership: prev,
-          displayName: str(content.displayname), reason: str(content.reason) },
+          displayName: str(content.displayname), reason: str(content.reason), isDirect: content.is_direct === true },
       };
     }
     case 'm.room.topic':

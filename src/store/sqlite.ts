@@ -5,13 +5,16 @@ import type { Channel, NetworkId, Nick, RoomId, UserId } from '../ids';
 import { migrate } from './migrate';
 import type { SecretBox } from './secret-box';
 import type {
+  BanOrigin,
   GhostRecord,
+  LinkedBan,
   InboundEvent,
   IrcCredentials,
   InboundEventInput,
   MappingOrigin,
   MemberRecord,
   OutboxRow,
+  PmRoom,
   PuppetRecord,
   RoomMapping,
   Store,
@@ -97,6 +100,17 @@ export class SqliteStore implements Store {
       getCredentials: db.prepare('SELECT * FROM irc_credentials WHERE user_id = ? AND network = ?'),
       removeCredentials: db.prepare('DELETE FROM irc_credentials WHERE user_id = ? AND network = ?'),
       listCredentials: db.prepare('SELECT * FROM irc_credentials WHERE user_id = ? ORDER BY network'),
+      getAdminRoom: db.prepare('SELECT room_id FROM admin_rooms WHERE user_id = ?'),
+      adminRoomOwner: db.prepare('SELECT user_id FROM admin_rooms WHERE room_id = ?'),
+      setAdminRoom: db.prepare(`INSERT INTO admin_rooms (user_id, room_id, created_at) VALUES (?, ?, ?)
+        ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id, created_at = excluded.created_at`),
+      removeAdminRoom: db.prepare('DELETE FROM admin_rooms WHERE room_id = ?'),
+      getPmRoom: db.prepare('SELECT * FROM pm_rooms WHERE network = ? AND user_id = ? AND ghost_id = ?'),
+      getPmRoomById: db.prepare('SELECT * FROM pm_rooms WHERE room_id = ?'),
+      savePmRoom: db.prepare(`INSERT INTO pm_rooms (room_id, network, user_id, ghost_id, created_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (network, user_id, ghost_id) DO UPDATE SET room_id = excluded.room_id`),
+      removePmRoom: db.prepare('DELETE FROM pm_rooms WHERE room_id = ?'),
+      listPmRooms: db.prepare('SELECT * FROM pm_rooms WHERE network = ? ORDER BY room_id'),
       addMember: db.prepare(
         `INSERT INTO matrix_members (room_id, user_id, display_name) VALUES (?, ?, ?)
          ON CONFLICT (room_id, user_id) DO UPDATE SET display_name = excluded.display_name`),
@@ -111,6 +125,14 @@ export class SqliteStore implements Store {
            updated_at = excluded.updated_at`),
       ghostByUser: db.prepare('SELECT * FROM ghosts WHERE network = ? AND user_id = ? ORDER BY updated_at DESC, rowid DESC LIMIT 1'),
       removeGhostNick: db.prepare('DELETE FROM ghosts WHERE network = ? AND nick_folded = ?'),
+      saveLinkedBan: db.prepare(
+        `INSERT INTO linked_bans (network, channel_folded, user_id, origin, mask, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (network, channel_folded, user_id, origin) DO UPDATE SET mask = excluded.mask, created_at = excluded.created_at`),
+      linkedBanMask: db.prepare('SELECT mask FROM linked_bans WHERE network = ? AND channel_folded = ? AND user_id = ? AND origin = ?'),
+      linkedBanUser: db.prepare(
+        'SELECT user_id FROM linked_bans WHERE network = ? AND channel_folded = ? AND mask = ? AND origin = ? ORDER BY created_at DESC LIMIT 1'),
+      removeLinkedBan: db.prepare('DELETE FROM linked_bans WHERE network = ? AND channel_folded = ? AND user_id = ? AND origin = ?'),
+      usernameTaken: db.prepare('SELECT 1 FROM puppets WHERE network = ? AND username = ? AND user_id <> ? LIMIT 1'),
       txnDigest: db.prepare('SELECT digest FROM processed_txns WHERE txn_id = ?'),
       upsertTxn: db.prepare(
         `INSERT INTO processed_txns (txn_id, received_at, digest) VALUES (?, ?, ?)
@@ -171,6 +193,45 @@ export class SqliteStore implements Store {
 
   savePuppet(p: PuppetRecord): void {
     this.stmt.savePuppet.run(p.userId, p.network, p.nick, p.username, Date.now());
+  }
+
+  getAdminRoom(userId: UserId): RoomId | null {
+    return ((this.stmt.getAdminRoom.get(userId) as { room_id: string } | undefined)?.room_id ?? null) as RoomId | null;
+  }
+
+  adminRoomOwner(roomId: RoomId): UserId | null {
+    return ((this.stmt.adminRoomOwner.get(roomId) as { user_id: string } | undefined)?.user_id ?? null) as UserId | null;
+  }
+
+  setAdminRoom(userId: UserId, roomId: RoomId): void {
+    this.db.transaction(() => {
+      this.stmt.removeAdminRoom.run(roomId); // a room is the admin room of one user only
+      this.stmt.setAdminRoom.run(userId, roomId, Date.now());
+    })();
+  }
+
+  removeAdminRoom(roomId: RoomId): void {
+    this.stmt.removeAdminRoom.run(roomId);
+  }
+
+  getPmRoom(network: NetworkId, userId: UserId, ghostId: UserId): PmRoom | null {
+    return pmRoomOf(this.stmt.getPmRoom.get(network, userId, ghostId));
+  }
+
+  getPmRoomById(roomId: RoomId): PmRoom | null {
+    return pmRoomOf(this.stmt.getPmRoomById.get(roomId));
+  }
+
+  savePmRoom(pm: PmRoom): void {
+    this.stmt.savePmRoom.run(pm.roomId, pm.network, pm.userId, pm.ghostId, Date.now());
+  }
+
+  removePmRoom(roomId: RoomId): void {
+    this.stmt.removePmRoom.run(roomId);
+  }
+
+  listPmRooms(network: NetworkId): PmRoom[] {
+    return this.stmt.listPmRooms.all(network).map((row) => pmRoomOf(row) as PmRoom);
   }
 
   getPuppetActivity(userId: UserId, network: NetworkId): number {
@@ -265,6 +326,27 @@ export class SqliteStore implements Store {
     this.stmt.removeGhostNick.run(network, nickFolded);
   }
 
+  saveLinkedBan(b: LinkedBan): void {
+    this.stmt.saveLinkedBan.run(b.network, b.channelFolded, b.userId, b.origin, b.mask, Date.now());
+  }
+
+  getLinkedBanMask(network: NetworkId, channelFolded: string, userId: UserId, origin: BanOrigin): string | null {
+    return (this.stmt.linkedBanMask.get(network, channelFolded, userId, origin) as { mask: string } | undefined)?.mask ?? null;
+  }
+
+  getLinkedBanUser(network: NetworkId, channelFolded: string, mask: string, origin: BanOrigin): UserId | null {
+    const row = this.stmt.linkedBanUser.get(network, channelFolded, mask, origin) as { user_id: string } | undefined;
+    return row ? (row.user_id as UserId) : null;
+  }
+
+  removeLinkedBan(network: NetworkId, channelFolded: string, userId: UserId, origin: BanOrigin): void {
+    this.stmt.removeLinkedBan.run(network, channelFolded, userId, origin);
+  }
+
+  isUsernameTaken(network: NetworkId, username: string, exceptUserId: UserId): boolean {
+    return this.stmt.usernameTaken.get(network, username, exceptUserId) !== undefined;
+  }
+
   acceptTransaction(txnId: string, events: InboundEventInput[], digest = ''): boolean {
     return this.db.transaction(() => {
       const now = Date.now();
@@ -353,4 +435,10 @@ export class SqliteStore implements Store {
       this.db.close();
     }
   }
+}
+
+function pmRoomOf(row: unknown): PmRoom | null {
+  const r = row as { room_id: string; network: string; user_id: string; ghost_id: string } | undefined;
+  return r ? { roomId: r.room_id as RoomId, network: r.network as NetworkId, userId: r.user_id as UserId, ghostId: r.ghost_id as UserId }
+    : null;
 }

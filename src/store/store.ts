@@ -28,6 +28,16 @@ export interface GhostRecord {
   userId: UserId;
 }
 
+export type BanOrigin = 'matrix' | 'irc';
+
+export interface LinkedBan {
+  network: NetworkId;
+  channelFolded: string;
+  userId: UserId;
+  origin: BanOrigin;
+  mask: string;
+}
+
 export interface MemberRecord {
   roomId: RoomId;
   userId: UserId;
@@ -48,6 +58,14 @@ export interface InboundEventInput {
   eventId?: string;
   /** origin_server_ts */
   ts?: number;
+}
+
+/** A private-message room: one Matrix user and one IRC user (their ghost) on a network. */
+export interface PmRoom {
+  roomId: RoomId;
+  network: NetworkId;
+  userId: UserId;
+  ghostId: UserId;
 }
 
 export interface OutboxRow {
@@ -80,6 +98,19 @@ export interface Store {
   // Puppets: the nick a Matrix user keeps on a network.
   getPuppet(userId: UserId, network: NetworkId): PuppetRecord | null;
   savePuppet(p: PuppetRecord): void;
+  // Admin rooms (a user's direct chat with the bot) and private-message rooms.
+  getAdminRoom(userId: UserId): RoomId | null;
+  /** The user whose admin room this is, or null. */
+  adminRoomOwner(roomId: RoomId): UserId | null;
+  setAdminRoom(userId: UserId, roomId: RoomId): void;
+  removeAdminRoom(roomId: RoomId): void;
+  getPmRoom(network: NetworkId, userId: UserId, ghostId: UserId): PmRoom | null;
+  getPmRoomById(roomId: RoomId): PmRoom | null;
+  savePmRoom(pm: PmRoom): void;
+  removePmRoom(roomId: RoomId): void;
+  /** Every private-message room of a network. */
+  listPmRooms(network: NetworkId): PmRoom[];
+
   /** When the user last spoke through their puppet on the network (ms; 0 when unknown). */
   getPuppetActivity(userId: UserId, network: NetworkId): number;
   /** Records that activity; does nothing until the puppet has a record. */
@@ -111,6 +142,15 @@ export interface Store {
   removeGhostNick(network: NetworkId, nickFolded: string): void;
   /** The nick a ghost last had on a network. */
   getGhostByUserId(network: NetworkId, userId: UserId): GhostRecord | null;
+
+  // Bans carried across: 'matrix' = a Matrix ban of a ghost set as IRC +b `mask`; 'irc' = an
+  // IRC +b `mask` carried to Matrix as a ban of one user. One per user, channel and origin.
+  saveLinkedBan(b: LinkedBan): void;
+  getLinkedBanMask(network: NetworkId, channelFolded: string, userId: UserId, origin: BanOrigin): string | null;
+  getLinkedBanUser(network: NetworkId, channelFolded: string, mask: string, origin: BanOrigin): UserId | null;
+  removeLinkedBan(network: NetworkId, channelFolded: string, userId: UserId, origin: BanOrigin): void;
+  /** Does another Matrix user's puppet on `network` already use this IRC username? */
+  isUsernameTaken(network: NetworkId, username: string, exceptUserId: UserId): boolean;
 
   // Transactions: accepted atomically with their events, so a 200 means "stored".
   /** Stores the transaction ID and its events in one SQLite transaction. Returns false (and

@@ -28,7 +28,8 @@ interface SyncRoom {
 }
 interface SyncResponse {
   next_batch: string;
-  rooms?: { join?: Record<string, SyncRoom>; leave?: Record<string, SyncRoom> };
+  rooms?: { join?: Record<string, SyncRoom>; leave?: Record<string, SyncRoom>;
+    invite?: Record<string, { invite_state?: { events?: Array<{ type: string; sender: string; state_key?: string }> } }> };
 }
 
 const SYNC_FILTER = JSON.stringify({
@@ -46,6 +47,8 @@ export class MatrixTestClient {
   private since: string | undefined;
   private readonly timelines = new Map<string, MatrixEvent[]>();
   private readonly consumed = new Set<string>();
+  /** Rooms this user was invited to, with who invited them, as /sync told. */
+  readonly invites = new Map<string, string>();
   private inflight: Promise<void> | undefined;
   private txn = 0;
 
@@ -207,7 +210,27 @@ export class MatrixTestClient {
         }
       }
     }
+    for (const [roomId, room] of Object.entries(res.rooms?.invite ?? {})) {
+      const invite = (room.invite_state?.events ?? []).find((ev) => ev.type === 'm.room.member' && ev.state_key === this.userId);
+      this.invites.set(roomId, invite?.sender ?? '');
+    }
     this.since = res.next_batch;
+  }
+
+  /** Resolves with the first room this user is invited to by `inviter` (bounded). */
+  async waitForInvite(inviter: string, timeoutMs: number, what: string): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (let round = 0; round < Math.ceil(timeoutMs / 100) + 2; round++) {
+      const hit = [...this.invites.entries()].find(([, from]) => from === inviter);
+      if (hit) {
+        this.invites.delete(hit[0]);
+        return hit[0];
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      await this.sync(Math.max(0, Math.min(remaining, 2000)));
+    }
+    throw new Error(`${this.userId}: timed out after ${timeoutMs} ms waiting for ${what}`);
   }
 
   /** Every timeline event buffered for the room so far. */

@@ -1,4 +1,4 @@
--- 008: what a Matrix user authenticates to an IRC network with. The account name is public (the
+-- 009: what a Matrix user authenticates to an IRC network with. The account name is public (the
 -- network shows it in WHOIS); the password and the client certificate with its private key are
 -- sealed by src/store/secret-box.ts (AES-256-GCM, key file outside the database) and bound to
 -- their row, so they cannot be read from a copy of this file alone.
