@@ -37,6 +37,7 @@ const ALICE = '@alice:localhost';
 const ACCOUNT = 'alicereg';
 const PASSWORD = 'correct-horse-7';
 const WRONG = 'wrong-battery-9';
+const BOT = '@ircbridge:localhost';
 
 /** NickServ REGISTER from a raw IRC client; the account is the client's nick. */
 async function registerAccount(port: number, nick: string, password: string): Promise<void> {
@@ -163,6 +164,14 @@ describe('SASL through the bridge, with identd (InspIRCd + Atheme + Synapse)', (
       expect(failure).toMatch(/reason=.*SASL authentication failed.*904/);
       expect(bridgeLog()).not.toContain(WRONG);
       expect(account330(await whois(observer, 'alice[m]'))).toBeNull();
+      // Alice is told in her admin room (the bridge opens one for her), with the server's reason.
+      const adminRoom = await alice.waitForInvite(BOT, WAIT, 'the admin room invite');
+      await alice.joinRoom(adminRoom);
+      const told = await alice.waitForEvent(adminRoom, (ev) => ev.sender === BOT && String(ev.content.body).includes('Identifying'),
+        WAIT, 'the identification failure in the admin room');
+      report(`e2e auth: admin room: ${String(told.content.body)}`);
+      expect(String(told.content.body)).toMatch(/SASL PLAIN\): SASL authentication failed \(904\)/);
+      expect(String(told.content.body)).not.toContain(WRONG);
       const health = await fetch(`http://127.0.0.1:${(env as E2EEnv).bridge.asPort}/health`);
       expect(health.status).toBe(200);
       await alice.sendText(roomId, 'still bridged');
