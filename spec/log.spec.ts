@@ -14,6 +14,11 @@ describe('log', () => {
     { name: 'sasl blob', fields: { saslPayload: 'secret-c' } },
     { name: 'authorization header', fields: { headers: { Authorization: 'Bearer secret-d' } } },
     { name: 'in an array', fields: { list: [{ hs_token: 'secret-e' }] } },
+    { name: 'stored credentials', fields: { credentials: { account: 'a', password: 'secret-f' } } },
+    { name: 'a client certificate and key', fields: { clientCert: { certificate: 'c', privateKey: 'secret-g' } } },
+    { name: 'a private key (camelCase)', fields: { privateKey: 'secret-h' } },
+    { name: 'a sealed password column', fields: { password_sealed: 'v1:secret-i' } },
+    { name: 'an IRC connection config', fields: { opts: { saslAccount: 'a', saslPassword: 'secret-j' } } },
   ])('a secret field is never written: $name', ({ fields }) => {
     getLogger('t').info('msg', fields);
     expect(lines).toHaveLength(1);

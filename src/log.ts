@@ -8,7 +8,7 @@ export type LogFormat = 'json' | 'text';
 export type LogFields = Record<string, unknown>;
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const SECRET_KEY = /token|password|passwd|secret|sasl|authorization|cookie|private_key/i;
+const SECRET_KEY = /token|password|passwd|secret|sasl|authorization|cookie|private_?key|credential|client_?cert/i;
 
 export interface LogSink {
   write(line: string): void;

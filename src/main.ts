@@ -11,11 +11,13 @@ import type { BridgeContext } from './bridge/context';
 import { escapeRegex, renderTemplate, templateRegexSource } from './bridge/templates';
 import { type Config, ConfigError, loadConfig } from './config';
 import { asUserId } from './ids';
+import { IdentRegistry, IdentServer } from './irc/identd';
 import { configureLogging, getLogger } from './log';
 import { AppserviceServer } from './matrix/appservice';
 import { MatrixApiError, MatrixClient } from './matrix/client';
 import { loadRegistration, type Registration, RegistrationError, writeRegistration } from './matrix/registration';
 import { Metrics } from './metrics';
+import { SecretBox } from './store/secret-box';
 import { SqliteStore } from './store/sqlite';
 
 const log = getLogger('main');
@@ -196,7 +198,9 @@ export async function run(args: Args): Promise<() => Promise<void>> {
     throw new RegistrationError(problems, args.file);
   }
   const metrics = new Metrics();
-  const store = new SqliteStore(config.database.path);
+  const secrets = SecretBox.fromKeyFile(config.database.key_file); // refuses a key file others can read
+  const store = new SqliteStore(config.database.path, secrets);
+  const ident = config.identd.enabled ? new IdentRegistry() : null;
   const late: { bridge?: Bridge } = {}; // the bridge, once built, for the client's failure hook
   const matrix = new MatrixClient({
     homeserverUrl: config.homeserver.url, asToken: reg.asToken, onFailure: (err) => {
@@ -209,6 +213,7 @@ export async function run(args: Args): Promise<() => Promise<void>> {
     domain: config.homeserver.domain,
     botUserId: asUserId(`@${reg.senderLocalpart}:${config.homeserver.domain}`),
     mediaUrl: (config.homeserver.media_url ?? config.homeserver.url).replace(/\/+$/, ''),
+    ident,
   };
   const bridge = new Bridge(ctx, config.networks, {
     catchUpMaxAgeMs: config.homeserver.catch_up_max_age_ms,
@@ -222,6 +227,14 @@ export async function run(args: Args): Promise<() => Promise<void>> {
   ]);
   const appservice = new AppserviceServer({ hsToken: reg.hsToken, bind: config.appservice.bind, port }, bridge);
   let stopping = false;
+  const identd = ident ? new IdentServer({ bind: config.identd.bind, port: config.identd.port, registry: ident }) : null;
+  if (identd) {
+    await identd.listen().catch((err: Error) => {
+      store.close();
+      throw new Error(`identd: cannot listen on ${config.identd.bind}:${config.identd.port}: ${err.message}`);
+    });
+    log.info('identd listening', { bind: config.identd.bind, port: config.identd.port });
+  }
   await appservice.listen();
   log.info('appservice listening', { bind: config.appservice.bind, port });
   const metricsServer = config.metrics.enabled
@@ -233,6 +246,7 @@ export async function run(args: Args): Promise<() => Promise<void>> {
     stopping = true;
     await bridge.stop();
     await appservice.close();
+    await identd?.close();
     metricsServer?.close();
     store.close();
   };

@@ -206,7 +206,7 @@ describe('parseConfig defaults', () => {
       homeserver: { url: 'https://matrix.example.org', domain: 'example.org', media_url: 'https://matrix.example.org',
         catch_up_max_age_ms: 600000 },
       appservice: { bind: '127.0.0.1', port: 9995 },
-      database: { path: './data/bridge.db' },
+      database: { path: './data/bridge.db', key_file: 'data/credentials.key' },
       networks: {
         libera: {
           name: 'libera', host: 'irc.libera.chat', port: 6667, tls: false, tls_verify: true, password: null,
@@ -216,10 +216,12 @@ describe('parseConfig defaults', () => {
           dynamic_portals: true, mappings: [], max_lines: 3, send_burst: 5, send_rate: 1,
           connect_timeout_ms: 30000, max_concurrent_connects: 10, message_timeout_ms: 120000,
           reconnect_max_delay_ms: 300000, netsplit_debounce_ms: 60000, puppet_idle_timeout_ms: 0, nick_regain_interval_ms: 30000,
+          auth: 'auto', ipv6_prefix: null,
           puppet_nick_follows_display_name: true, ban_mask: 'account_or_user_host', excluded_users: [], quit_message: 'Bridge shutting down',
           raw_command_allowlist: ['AWAY', 'INVITE', 'LIST', 'MODE', 'MOTD', 'NAMES', 'NOTICE', 'PRIVMSG', 'TOPIC', 'WHO', 'WHOIS', 'WHOWAS'],
         },
       },
+      identd: { enabled: false, bind: '0.0.0.0', port: 113 },
       admin: { bridge_admins: [] },
       metrics: { enabled: false, bind: '127.0.0.1', port: 9001 },
       logging: { level: 'info', format: 'text' },

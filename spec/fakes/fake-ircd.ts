@@ -6,6 +6,7 @@
  * With `register: false` it accepts the socket and stays silent (connect timeouts).
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { parseIrcLine } from '../e2e/harness/irc-client';
 
 export interface FakeIrcdOptions {
@@ -22,6 +23,10 @@ export interface FakeIrcdOptions {
   register?: boolean;
   /** Wait this long before welcoming a client (default 0): slow registrations. */
   welcomeDelayMs?: number;
+  /** Called for each AUTHENTICATE line during registration; the test scripts the answers. */
+  onAuthenticate?: (client: FakeIrcClient, line: ReceivedLine) => void;
+  /** Serve TLS with this key and certificate, asking clients for a certificate. */
+  tls?: { key: string; cert: string } | null;
 }
 
 export interface ReceivedLine {
@@ -48,6 +53,8 @@ export class FakeIrcClient {
   readonly received: ReceivedLine[] = [];
   nick: string | null = null;
   registered = false;
+  /** SHA-256 fingerprint of the certificate the client presented over TLS, if any. */
+  peerCertFingerprint: string | null = null;
   closed = false;
   private user = false;
   private capPending = false;
@@ -58,6 +65,9 @@ export class FakeIrcClient {
   private readonly closeWaiters: Array<() => void> = [];
 
   constructor(private readonly socket: net.Socket, private readonly opts: Required<FakeIrcdOptions>) {
+    if (socket instanceof tls.TLSSocket) {
+      this.peerCertFingerprint = socket.getPeerCertificate()?.fingerprint256 ?? null;
+    }
     socket.setEncoding('utf8');
     // Without this, Nagle on our side and delayed ACKs on the client's add ~40 ms per exchange.
     socket.setNoDelay(true);
@@ -203,6 +213,9 @@ export class FakeIrcClient {
       case 'USER':
         this.user = true;
         break;
+      case 'AUTHENTICATE':
+        this.opts.onAuthenticate(this, line);
+        break;
       default:
         break;
     }
@@ -261,14 +274,20 @@ export class FakeIrcd {
       nicksErroneous: opts.nicksErroneous ?? [],
       register: opts.register ?? true,
       welcomeDelayMs: opts.welcomeDelayMs ?? 0,
+      onAuthenticate: opts.onAuthenticate ?? (() => undefined),
+      tls: opts.tls ?? null,
     };
-    this.server = net.createServer((socket) => {
+    const onSocket = (socket: net.Socket): void => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       const client = new FakeIrcClient(socket, this.opts);
       this.clients.push(client);
       this.clientWaiters.splice(0).forEach((w) => w(client));
-    });
+    };
+    this.server = this.opts.tls
+      ? tls.createServer({ key: this.opts.tls.key, cert: this.opts.tls.cert, requestCert: true, rejectUnauthorized: false },
+        onSocket)
+      : net.createServer(onSocket);
   }
 
   /** Listens on 127.0.0.1, a port the kernel picks; returns it. */

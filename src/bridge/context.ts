@@ -3,6 +3,7 @@
  * identity settings. Built once in main.ts.
  */
 import type { UserId } from '../ids';
+import type { IdentRegistry } from '../irc/identd';
 import type { MatrixClient } from '../matrix/client';
 import type { Metrics } from '../metrics';
 import type { Store } from '../store/store';
@@ -17,6 +18,8 @@ export interface BridgeContext {
   botUserId: UserId;
   /** Base URL for links to uploaded media that IRC users open. */
   mediaUrl: string;
+  /** Where puppet connections register for the ident server; absent when identd is off. */
+  ident?: IdentRegistry | null;
 }
 
 /** The user ID of a ghost or bot in our namespace, from its localpart. */

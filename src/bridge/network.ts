@@ -634,6 +634,13 @@ export class NetworkBridge {
           this.log.warn('puppet connection lost; reconnecting', { user_id: p.userId, reason: e.reason });
         }
         break;
+      case 'auth':
+        if (!e.ok) { // the server's words only: never what was sent
+          const how = e.mechanism === 'NICKSERV' ? 'NickServ IDENTIFY' : `SASL ${e.mechanism}`;
+          this.hooks.tellUser?.(p.userId, `Identifying to ${this.cfg.name} with your stored credentials failed ` +
+            `(${how}): ${e.reason}. You are connected without your account.`);
+        }
+        break;
       default:
         break;
     }

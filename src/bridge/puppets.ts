@@ -5,9 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { NetworkConfig } from '../config';
+import { addressInPrefix, parseIpv6Prefix } from '../format/ipv6';
 import type { Channel, NetworkId, UserId } from '../ids';
 import { localpartOf } from '../ids';
-import { IrcBannedError, IrcConnection } from '../irc/connection';
+import { type IrcAuth, IrcBannedError, IrcConnection } from '../irc/connection';
 import type { IrcEvent } from '../irc/events';
 import { getLogger } from '../log';
 import { nextNickCandidate, renderPuppetNick } from '../format/nick';
@@ -53,6 +54,8 @@ export class Puppets {
   private stopped = false;
   /** Connection attempts waiting for a slot; the most recently active user goes first. */
   private readonly waiting: Array<{ puppet: Puppet; go: () => void }> = [];
+  /** Connections closed on purpose to reconnect (new credentials): their events are not news. */
+  private readonly replaced = new WeakSet<IrcConnection>();
   /** Usernames given to puppets in this process, by user: one per user, never shared. */
   private readonly claimedUsernames = new Map<string, UserId>();
 
@@ -178,10 +181,33 @@ export class Puppets {
     const conn = p.conn;
     p.conn = null;
     if (conn) {
+      this.replaced.add(conn); // its end is our doing: not reported, not retried
       this.byNick.delete(this.server.fold(conn.nick));
       await conn.quit('Reconnecting');
     }
     return this.connection(userId, null);
+  }
+
+  /**
+   * Reconnects the user's puppet so it identifies with the credentials stored now (SASL happens
+   * only at registration). Called after the user changed their credentials; keeps the puppet's
+   * channels. Resolves false when the user has no puppet on this network or it is banned
+   * (nothing to do: the next connection reads the new credentials anyway); rejects when the new
+   * connection fails.
+   */
+  async reidentify(userId: UserId): Promise<boolean> {
+    const p = this.puppets.get(userId);
+    if (!p || p.banned !== null) {
+      return false;
+    }
+    if (p.connecting) {
+      await p.connecting.catch(() => null); // it may have read the old credentials
+    }
+    if (this.puppets.get(userId) !== p) {
+      return false;
+    }
+    await this.reconnect(userId);
+    return true;
   }
 
   /** The user acted through the puppet (sent a message): it is not idle. */
@@ -351,6 +377,9 @@ export class Puppets {
       sendBurst: this.cfg.send_burst,
       sendRate: this.cfg.send_rate,
       connectTimeoutMs: this.cfg.connect_timeout_ms,
+      auth: this.authOf(p),
+      outgoingAddr: this.sourceAddressOf(p.userId),
+      ident: this.ctx.ident ?? null,
       nextNick: (attempt, _refused, erroneous) => {
         if (erroneous) {
           // A form the server rejects (432) will not get better by numbering it: fall back to
@@ -387,13 +416,36 @@ export class Puppets {
     return conn;
   }
 
+  /** The user's stored credentials for this network, read at every connect. */
+  private authOf(p: Puppet): IrcAuth | null {
+    let creds;
+    try {
+      creds = this.ctx.store.getCredentials(p.userId, this.network);
+    } catch (err) {
+      // Another key file, or a damaged row: connect unidentified and say why.
+      this.log.warn('stored IRC credentials cannot be read', { user_id: p.userId, err: (err as Error).message });
+      this.onEvent(p, { type: 'auth', ok: false, mechanism: 'PLAIN', account: null,
+        reason: 'your stored credentials cannot be decrypted (the bridge\'s key file changed); store them again' });
+      return null;
+    }
+    return creds ? { mode: this.cfg.auth, ...creds } : null;
+  }
+
+  /** A stable address for the user inside networks.<id>.ipv6_prefix, or null. */
+  private sourceAddressOf(userId: UserId): string | null {
+    const prefix = this.cfg.ipv6_prefix === null ? null : parseIpv6Prefix(this.cfg.ipv6_prefix);
+    return prefix ? addressInPrefix(prefix, createHash('sha256').update(userId).digest()) : null;
+  }
+
   /** Each Matrix user's puppet has its own username on the network, so that an IRC ban on
    *  `*!*user@host` hits one user: when another user's puppet has `base`, a digest of the full
    *  user ID (stable across restarts) replaces its end. */
   /** A new puppet's IRC username: from the template, unique per user on this network. */
   private usernameFor(userId: UserId): string {
-    return this.uniqueUsername(userId, makeUsername(renderTemplate(this.cfg.puppet_username_template,
-      { LOCALPART: localpartOf(userId) })));
+    // With identd on, the server trusts the username we give: one of its own for each user.
+    const localpart = localpartOf(userId);
+    return this.uniqueUsername(userId, this.ctx.ident ? identUsername(userId, localpart)
+      : makeUsername(renderTemplate(this.cfg.puppet_username_template, { LOCALPART: localpart })));
   }
 
   private uniqueUsername(userId: UserId, base: string): string {
@@ -426,6 +478,16 @@ export class Puppets {
   }
 
   private onConnEvent(p: Puppet, conn: IrcConnection, e: IrcEvent): void {
+    if (this.replaced.has(conn)) {
+      return;
+    }
+    if (e.type === 'auth') {
+      if (e.ok) {
+        this.log.info('puppet identified', { user_id: p.userId, mechanism: e.mechanism, account: e.account });
+      } else {
+        this.log.warn('puppet could not identify', { user_id: p.userId, mechanism: e.mechanism, reason: e.reason });
+      }
+    }
     const preferred = this.regaining.get(conn);
     if (e.type === 'refused' && preferred !== undefined && ['432', '433', '436', '437'].includes(e.code) &&
       this.server.fold(e.target) === this.server.fold(preferred)) {
@@ -485,6 +547,16 @@ export class Puppets {
 export function templateSuffix(template: string): string {
   const m = /\$[A-Z]+([^$]*)$/.exec(template);
   return m?.[1] ?? '';
+}
+
+/** With identd on: a username unique to the Matrix user (the ident answer is trusted by the
+ *  server, so two users must never share one): up to 6 characters of the localpart and 4 from a
+ *  hash of the whole user ID. */
+export function identUsername(userId: string, localpart: string): string {
+  const stem = localpart.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 6) || 'm';
+  const digest = createHash('sha256').update(userId).digest();
+  const tag = (digest.readUInt32BE(0) % 36 ** 4).toString(36).padStart(4, '0');
+  return /^[a-z]/.test(stem) ? stem + tag : `m${stem.slice(0, 5)}${tag}`;
 }
 
 /** An IRC username from a localpart: lower-case letters and digits, at most 10 characters. */

@@ -6,6 +6,8 @@ import {
   bool, enumOf, int, listOf, mapOf, nullable, num, obj, section, str, url,
   type Infer, type Report,
 } from './schema';
+import { dirname, join } from 'node:path';
+import { parseIpv6Prefix } from '../format/ipv6';
 import { literalEnds, mayOverlap, template } from './templates';
 
 const host = (what: string) => str({ pattern: /^[^\s/]+$/, expect: `${what} (no scheme, no spaces)` });
@@ -114,6 +116,21 @@ const network = obj({
   nick_regain_interval_ms: int({ min: 1000, max: 3600000 }).default(30000)
     .doc("How often a puppet that had to take a stand-in nick after a reconnect asks for the user's nick again.")
     .risk('Short values trip nick-change rate limits on some networks.'),
+  auth: enumOf(['auto', 'sasl', 'nickserv']).default('auto')
+    .doc("How a Matrix user's connection identifies with the credentials the user stored: auto = SASL (PLAIN with a password, EXTERNAL with a client certificate) when the server offers it, else NickServ IDENTIFY after registration; sasl = SASL only; nickserv = NickServ IDENTIFY only.")
+    .risk('nickserv sends the password in a PRIVMSG after the connection is visible on the network; with tls false it crosses the network in clear text either way.'),
+  ipv6_prefix: nullable(str({
+    pattern: /^[0-9A-Fa-f:.]+\/\d{1,3}$/, expect: 'an IPv6 prefix like 2001:db8:1::/64',
+  }).refine((v, report) => {
+    const p = parseIpv6Prefix(v);
+    if (p === null) {
+      report('expected an IPv6 prefix like 2001:db8:1::/64');
+    } else if (p.bits > 96) {
+      report(`a /${p.bits} leaves too few addresses to give each user their own; use /96 or shorter (a /64 is usual)`);
+    }
+  })).default(null)
+    .doc("Give each Matrix user's connection its own IPv6 source address, derived from a hash of the user ID inside this prefix (stable across restarts), so IRC operators can ban one user rather than the bridge. The host must route the prefix to itself (e.g. `ip -6 route add local 2001:db8:1::/64 dev lo` and net.ipv6.ip_nonlocal_bind=1). null: the system's default address.")
+    .risk('If the host cannot bind addresses in the prefix, every puppet connection fails; the bot connection always uses the default address.'),
   puppet_nick_follows_display_name: bool().default(true)
     .doc("When a Matrix user changes display name, rename their puppet on IRC (NICK) with the same cleaning, NICKLEN fit and collision handling as at connect. A nick the server refuses is told to the user and the old nick stays.")
     .risk('Frequent display-name changes become frequent IRC nick changes, which some networks rate-limit.'),
@@ -174,6 +191,10 @@ export const configSchema = obj({
   database: section({
     path: str().default('./data/bridge.db').doc('SQLite database file, created if missing.')
       .risk('Holds mappings, credentials (encrypted) and queued messages: keep it private and back it up.'),
+    key_file: str().derive('credentials.key in the directory of path',
+      (db) => (typeof db.path === 'string' ? join(dirname(db.path), 'credentials.key') : undefined))
+      .doc('Key (32 random bytes) that encrypts stored IRC passwords and client keys (AES-256-GCM). Created with mode 0600 at first start; the bridge refuses to start when the file is readable by others or is not 32 bytes.')
+      .risk('Losing it makes every stored credential unreadable (users store them again); anyone with it and the database can read them: back it up apart from the database.'),
   }).doc('Where the bridge keeps its state.'),
   networks: mapOf(network, {
     pattern: /^[a-z0-9][a-z0-9-]{0,31}$/,
@@ -184,6 +205,14 @@ export const configSchema = obj({
     .refine(checkOverlaps)
     .doc('IRC networks by id. The id appears in ghost user IDs, portal aliases and stored state.')
     .risk('Renaming an id orphans its ghosts, portals and stored state.'),
+  identd: section({
+    enabled: bool().default(false)
+      .doc("Answer ident (RFC 1413) queries from IRC servers with each puppet's username, which is then made unique per Matrix user and shown without the ~ prefix.")
+      .risk('The listener answers anyone who can reach it, with the usernames of open connections only.'),
+    bind: host('an address').default('0.0.0.0').doc('Address the ident listener binds to: one the IRC servers can reach.'),
+    port: port().default(113)
+      .doc('Port of the ident listener. IRC servers query port 113; binding it needs root or CAP_NET_BIND_SERVICE, or a redirect from 113 to a high port.'),
+  }).doc('Built-in ident server.'),
   admin: section({
     bridge_admins: listOf(regex()).default([])
       .doc('Matrix user IDs (regular expressions matched against the whole ID; anchor them yourself) who may use the administrator commands in their admin room: see who is behind any puppet, and disconnect or reconnect anyone.')

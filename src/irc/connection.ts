@@ -13,6 +13,7 @@ import { Client, type IrcMessage } from 'irc-framework';
 import { type CaseMapping, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
 import type { IrcEvent, IrcSource } from './events';
+import type { IdentEntry, IdentRegistry } from './identd';
 import { buildLine } from './line';
 import { parseExtban } from './masks';
 import { DEFAULT_CHANMODES, type ModeRules, parseModeChanges } from './modes';
@@ -49,7 +50,31 @@ export interface IrcConnectionOptions {
    *  null to give up. `erroneous` is true for 432 (the server rejects the nick's form), false
    *  for 433/436 (the nick is taken). */
   nextNick?: (attempt: number, refused: string, erroneous: boolean) => string | null;
+  /** How to identify to services; null or absent: do not. */
+  auth?: IrcAuth | null;
+  /** Local address to connect from (a per-user IPv6 address); null: the system's choice. */
+  outgoingAddr?: string | null;
+  /** Where the open socket is registered for the ident server; null: no ident. */
+  ident?: IdentRegistry | null;
 }
+
+/**
+ * Identification to services. With a client certificate (over TLS) SASL EXTERNAL is used, else
+ * SASL PLAIN with the password; when the server offers no SASL (or `mode` is 'nickserv'), the
+ * password goes to NickServ IDENTIFY once registered.
+ */
+export interface IrcAuth {
+  mode: 'auto' | 'sasl' | 'nickserv';
+  /** The account; null: the nick (NickServ) or the account the server derives (EXTERNAL). */
+  account: string | null;
+  password: string | null;
+  clientCert: { certificate: string; privateKey: string } | null;
+}
+
+/** How long NickServ has to answer an IDENTIFY before the attempt counts as failed. */
+const NICKSERV_TIMEOUT_MS = 30_000;
+const NICKSERV_OK = /you are now (identified|logged in|recognized)|password accepted|now identified/i;
+const NICKSERV_FAIL = /invalid password|incorrect password|password incorrect|not registered|isn't registered|authentication failed|access denied|failed to identify|unknown account|too many failed|frozen|suspended/i;
 
 /** The network refused this connection as banned (465, or an ERROR naming a K/G/Z-line):
  *  reconnecting would only repeat the refusal. */
@@ -87,6 +112,16 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private confirmCounter = 0;
   private selfHost = '';
   private readonly names = new Map<string, Array<{ nick: string; prefixes: string; ident?: string; host?: string }>>();
+  /** The SASL mechanism asked for at this registration, null when none. */
+  private saslMechanism: 'PLAIN' | 'EXTERNAL' | null = null;
+  /** SASL outcome so far: 'pending' from AUTHENTICATE until a 90x numeric settles it. */
+  private saslState: 'none' | 'pending' | 'done' = 'none';
+  /** The account from 900 while SASL is pending, reported with the 903. */
+  private loggedInAccount: string | null = null;
+  private saslMechs: string | null = null;
+  /** NickServ IDENTIFY sent, waiting for its answer, until this timer fires. */
+  private nickservTimer: NodeJS.Timeout | null = null;
+  private identEntry: IdentEntry | null = null;
 
   constructor(private readonly opts: IrcConnectionOptions) {
     super();
@@ -171,10 +206,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       };
       client.on('socket connected', () => {
         // IRC lines are small writes: without this, Nagle and delayed ACKs add ~40 ms.
-        const socket = (client.connection as unknown as { transport?: { socket?: { setNoDelay?(v: boolean): void } } })
-          .transport?.socket;
+        const socket = (client.connection as unknown as { transport?: { socket?: SocketLike } }).transport?.socket;
         socket?.setNoDelay?.(true);
+        this.registerIdent(socket);
       });
+      client.on('sasl failed', (e: { reason: string }) => this.onSaslUnavailable(e.reason));
       client.on('registered', (e: { nick: string }) => {
         if (settled) {
           return;
@@ -183,6 +219,10 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         clearTimeout(timer);
         this._state = 'registered';
         this.emit('event', { type: 'registered', nick: e.nick });
+        if (this.saslMechanism !== null && this.saslState === 'none') {
+          this.onSaslUnavailable('capability_missing'); // the server never acknowledged sasl
+        }
+        this.identifyToNickServ();
         resolve(e.nick);
       });
       const onNickRefused = (erroneous: boolean) => (e: { nick: string; reason: string }): void => {
@@ -219,6 +259,8 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         tls: this.opts.tls,
         rejectUnauthorized: this.opts.tlsVerify,
         password: this.opts.password === null ? undefined : encodeWireText(this.opts.password),
+        ...this.saslOptions(),
+        ...(this.opts.outgoingAddr ? { outgoing_addr: this.opts.outgoingAddr } : {}),
         nick: this.opts.nick,
         username: this.opts.username,
         gecos: encodeWireText(this.opts.realname),
@@ -380,6 +422,14 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   private onClosed(reason: string): void {
+    if (this.identEntry) {
+      this.opts.ident?.remove(this.identEntry);
+      this.identEntry = null;
+    }
+    if (this.nickservTimer) {
+      clearTimeout(this.nickservTimer);
+      this.nickservTimer = null;
+    }
     if (this._state === 'closed') {
       return;
     }
@@ -488,12 +538,160 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case '396':
         this.selfHost = p[1] ?? this.selfHost;
         return true;
+      case 'CAP':
+        if (p[1] === 'NEW' && this._state === 'connecting') {
+          // irc-framework answers CAP NEW with a CAP REQ (an empty one when it wants none of the
+          // new caps) but no CAP END. Before 001 that re-opens negotiation on servers that hold
+          // registration during CAP (InspIRCd: services linking while we register), and
+          // registration then never completes. New caps can wait for the next connection.
+          return false;
+        }
+        if (p[1] === 'ACK' && this.saslMechanism !== null && this.saslState === 'none' &&
+          (p[p.length - 1] ?? '').split(' ').includes('sasl')) {
+          this.saslState = 'pending'; // irc-framework sends AUTHENTICATE on this ACK
+        }
+        return true;
+      case '900': // RPL_LOGGEDIN <nick> <mask> <account> :text
+        return this.onLoggedIn(p[2] ?? '');
+      case '903': // RPL_SASLSUCCESS
+      case '907': // ERR_SASLALREADY
+        this.settleSasl(true, p[p.length - 1] ?? '');
+        return true;
+      case '902': // ERR_NICKLOCKED
+      case '904': // ERR_SASLFAIL
+      case '905': // ERR_SASLTOOLONG
+      case '906': // ERR_SASLABORTED
+        this.settleSasl(false, `${p[p.length - 1] ?? 'SASL authentication failed'} (${command})` +
+          (this.saslMechs ? `; the server offers ${this.saslMechs}` : ''));
+        return true;
+      case '908': // RPL_SASLMECHS <nick> <mechanisms> :are available SASL mechanisms
+        this.saslMechs = p[1] ?? null;
+        return true;
       default:
+        if (command === '401' && this.nickservTimer && this.fold(p[1] ?? '') === this.fold('NickServ')) {
+          this.settleNickServ(false, null, 'there is no NickServ on this network (401)');
+          return false;
+        }
         if (REFUSALS.has(command) && this._state === 'registered') {
           this.emitEvent({ type: 'refused', code: command, target: p[1] ?? '', reason: p[p.length - 1] ?? '' });
         }
         return true;
     }
+  }
+
+  /** irc-framework's SASL options for this connection's credentials. */
+  private saslOptions(): Record<string, unknown> {
+    const auth = this.opts.auth;
+    const cert = auth?.clientCert ?? null;
+    const out: Record<string, unknown> = cert
+      ? { client_certificate: { certificate: cert.certificate, private_key: cert.privateKey } } : {};
+    if (auth && auth.mode !== 'nickserv' && cert && this.opts.tls) {
+      this.saslMechanism = 'EXTERNAL';
+      // An empty account object keeps irc-framework from also trying PLAIN with the server password.
+      return { ...out, sasl_mechanism: 'EXTERNAL', account: {} };
+    }
+    if (auth && auth.mode !== 'nickserv' && auth.password !== null) {
+      this.saslMechanism = 'PLAIN';
+      return { ...out, sasl_mechanism: 'PLAIN',
+        account: { account: encodeWireText(auth.account ?? this.opts.nick), password: encodeWireText(auth.password) } };
+    }
+    // Without this, irc-framework sends the server password (PASS) as a SASL PLAIN password too.
+    return { ...out, account: {} };
+  }
+
+  /**
+   * 900 RPL_LOGGEDIN. During SASL, irc-framework 4.14 ends CAP negotiation on 900, before the
+   * 903 that completes SASL. The IRCv3 SASL spec lets a server abort SASL (906) when the client
+   * ends registration while SASL is in progress; InspIRCd + Atheme send 900 and 903 back to back
+   * and tolerate it (auth.e2e.spec.ts), other servers need not. The 900 is kept from irc-framework until
+   * the 903 (or 90x failure) settles SASL, which then ends CAP. Returns whether irc-framework
+   * sees the line.
+   */
+  private onLoggedIn(account: string): boolean {
+    if (this.saslState === 'pending') {
+      this.loggedInAccount = account;
+      return false;
+    }
+    if (this.nickservTimer) {
+      this.settleNickServ(true, account, '');
+    }
+    return true;
+  }
+
+  private settleSasl(ok: boolean, text: string): void {
+    if (this.saslState !== 'pending' || this.saslMechanism === null) {
+      return;
+    }
+    this.saslState = 'done';
+    this.emitEvent({ type: 'auth', ok, mechanism: this.saslMechanism,
+      account: ok ? this.loggedInAccount ?? this.opts.auth?.account ?? null : null, reason: ok ? '' : text });
+  }
+
+  /** irc-framework gave up on SASL before asking: the server offers no SASL, or not our mechanism. */
+  private onSaslUnavailable(reason: string): void {
+    if (reason !== 'capability_missing' && reason !== 'unsupported_mechanism') {
+      return; // numerics, handled in handleRaw
+    }
+    const auth = this.opts.auth;
+    const canNickServ = auth?.mode === 'auto' && auth.password !== null;
+    this.saslState = 'done';
+    if (!canNickServ && this.saslMechanism) {
+      this.emitEvent({ type: 'auth', ok: false, mechanism: this.saslMechanism, account: null,
+        reason: reason === 'capability_missing' ? 'the server offers no SASL'
+          : `the server does not offer SASL ${this.saslMechanism}${this.saslMechs ? ` (only ${this.saslMechs})` : ''}` });
+    } else {
+      this.saslMechanism = null; // NickServ once registered
+    }
+  }
+
+  /** After registration: IDENTIFY to NickServ when SASL was not used and a password is known. */
+  private identifyToNickServ(): void {
+    const auth = this.opts.auth;
+    if (auth && auth.password === null && auth.clientCert !== null && !this.opts.tls && auth.mode !== 'nickserv') {
+      this.emitEvent({ type: 'auth', ok: false, mechanism: 'EXTERNAL', account: null,
+        reason: 'a client certificate can only be used over TLS, and this network is configured without it' });
+      return;
+    }
+    if (!auth || auth.password === null || this.saslMechanism !== null || auth.mode === 'sasl') {
+      return;
+    }
+    const params = auth.account ? [auth.account, auth.password] : [auth.password];
+    if (params.some((x) => /[\s\r\n\0]/.test(x) || x === '')) {
+      this.emitEvent({ type: 'auth', ok: false, mechanism: 'NICKSERV', account: null,
+        reason: 'the account or password contains a space or line break, which NickServ IDENTIFY cannot carry' });
+      return;
+    }
+    this.nickservTimer = setTimeout(() => this.settleNickServ(false, null, 'NickServ did not answer'), NICKSERV_TIMEOUT_MS);
+    this.nickservTimer.unref();
+    this.queue.push(buildLine('PRIVMSG', ['NickServ', `IDENTIFY ${params.join(' ')}`]));
+  }
+
+  private onNickServNotice(text: string): void {
+    const plain = text.replace(/[\x02\x0f\x16\x1d\x1f]|\x03\d{0,2}(,\d{1,2})?/g, '');
+    if (NICKSERV_OK.test(plain)) {
+      this.settleNickServ(true, this.opts.auth?.account ?? null, '');
+    } else if (NICKSERV_FAIL.test(plain)) {
+      this.settleNickServ(false, null, plain);
+    }
+  }
+
+  private settleNickServ(ok: boolean, account: string | null, reason: string): void {
+    if (!this.nickservTimer) {
+      return;
+    }
+    clearTimeout(this.nickservTimer);
+    this.nickservTimer = null;
+    this.emitEvent({ type: 'auth', ok, mechanism: 'NICKSERV', account: ok ? account || this.opts.auth?.account || this.nick : null, reason });
+  }
+
+  private registerIdent(socket: SocketLike | undefined): void {
+    const ident = this.opts.ident;
+    if (!ident || !socket?.localPort || !socket.remotePort || !socket.remoteAddress) {
+      return;
+    }
+    this.identEntry = { localPort: socket.localPort, remotePort: socket.remotePort, remoteAddress: socket.remoteAddress,
+      username: this.opts.username };
+    ident.add(this.identEntry);
   }
 
   private concernsSelf(command: string, m: IrcMessage): boolean {
@@ -532,6 +730,10 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     if (!from.nick) {
       return; // server notice
     }
+    if (this.nickservTimer && kind === 'notice' && this.fold(from.nick) === this.fold('NickServ') && !this.isChannel(target)) {
+      this.onNickServNotice(text);
+      return; // services chatter about our own IDENTIFY is not a conversation
+    }
     const t = m.tags['time'] ? Date.parse(m.tags['time']) : NaN;
     this.emitEvent({ type: 'message', kind, from, target, text, tags: m.tags, time: Number.isFinite(t) ? t : null });
   }
@@ -568,6 +770,13 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private emitEvent(e: IrcEvent): void {
     this.emit('event', e);
   }
+}
+
+interface SocketLike {
+  setNoDelay?(v: boolean): void;
+  localPort?: number;
+  remotePort?: number;
+  remoteAddress?: string;
 }
 
 /** The message with every field decoded (see encoding.ts); irc-framework keeps the wire form. */

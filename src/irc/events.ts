@@ -28,6 +28,9 @@ export type IrcEvent =
   | { type: 'mode'; channel: string; by: string | null; changes: ModeChange[] }
   /** The server refused something this connection asked for. */
   | { type: 'refused'; code: string; target: string; reason: string }
+  /** The outcome of identifying to services (SASL at registration, or NickServ IDENTIFY after).
+   *  `reason`: the server's words on failure, never the credentials. */
+  | { type: 'auth'; ok: boolean; mechanism: 'PLAIN' | 'EXTERNAL' | 'NICKSERV'; account: string | null; reason: string }
   /** The connection is gone. `banned`: the network refused it as banned (do not reconnect). */
   | { type: 'closed'; reason: string; banned: boolean };
 

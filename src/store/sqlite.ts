@@ -3,11 +3,13 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Channel, NetworkId, Nick, RoomId, UserId } from '../ids';
 import { migrate } from './migrate';
+import type { SecretBox } from './secret-box';
 import type {
   BanOrigin,
   GhostRecord,
   LinkedBan,
   InboundEvent,
+  IrcCredentials,
   InboundEventInput,
   MappingOrigin,
   MemberRecord,
@@ -34,13 +36,25 @@ const toMapping = (r: MappingRow): RoomMapping => ({
   key: r.channel_key,
 });
 
+interface CredentialRow {
+  user_id: string;
+  network: string;
+  account: string | null;
+  password_sealed: string | null;
+  client_cert_sealed: string | null;
+}
+
+/** Binds a sealed credential to its row and field: moved elsewhere, it does not open. */
+const credentialContext = (userId: string, network: string, field: string): string => `${userId}\0${network}\0${field}`;
+
 /** The SQLite store: one file, WAL mode, migrations applied on open. */
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt;
 
-  /** `path` ':memory:' gives a private in-memory database (tests). */
-  constructor(path: string) {
+  /** `path` ':memory:' gives a private in-memory database (tests). `secrets` seals credentials;
+   *  without it the credential methods throw. */
+  constructor(path: string, private readonly secrets: SecretBox | null = null) {
     if (path !== ':memory:') {
       mkdirSync(dirname(path), { recursive: true });
     }
@@ -77,6 +91,15 @@ export class SqliteStore implements Store {
            updated_at = excluded.updated_at`),
       getPuppetActivity: db.prepare('SELECT last_active FROM puppets WHERE user_id = ? AND network = ?'),
       setPuppetActivity: db.prepare('UPDATE puppets SET last_active = ? WHERE user_id = ? AND network = ?'),
+      setCredentials: db.prepare(
+        `INSERT INTO irc_credentials (user_id, network, account, password_sealed, client_cert_sealed, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (user_id, network) DO UPDATE SET account = excluded.account,
+           password_sealed = excluded.password_sealed, client_cert_sealed = excluded.client_cert_sealed,
+           updated_at = excluded.updated_at`),
+      getCredentials: db.prepare('SELECT * FROM irc_credentials WHERE user_id = ? AND network = ?'),
+      removeCredentials: db.prepare('DELETE FROM irc_credentials WHERE user_id = ? AND network = ?'),
+      listCredentials: db.prepare('SELECT * FROM irc_credentials WHERE user_id = ? ORDER BY network'),
       getAdminRoom: db.prepare('SELECT room_id FROM admin_rooms WHERE user_id = ?'),
       adminRoomOwner: db.prepare('SELECT user_id FROM admin_rooms WHERE room_id = ?'),
       setAdminRoom: db.prepare(`INSERT INTO admin_rooms (user_id, room_id, created_at) VALUES (?, ?, ?)
@@ -218,6 +241,48 @@ export class SqliteStore implements Store {
 
   setPuppetActivity(userId: UserId, network: NetworkId, at: number): void {
     this.stmt.setPuppetActivity.run(at, userId, network);
+  }
+
+  setCredentials(userId: UserId, network: NetworkId, c: IrcCredentials): void {
+    const box = this.box();
+    const password = c.password === null ? null : box.seal(c.password, credentialContext(userId, network, 'password'));
+    const cert = c.clientCert === null ? null
+      : box.seal(JSON.stringify(c.clientCert), credentialContext(userId, network, 'client_cert'));
+    this.stmt.setCredentials.run(userId, network, c.account, password, cert, Date.now());
+  }
+
+  getCredentials(userId: UserId, network: NetworkId): IrcCredentials | null {
+    const row = this.stmt.getCredentials.get(userId, network) as CredentialRow | undefined;
+    if (!row) {
+      return null;
+    }
+    const box = this.box();
+    const cert = row.client_cert_sealed === null ? null
+      : JSON.parse(box.open(row.client_cert_sealed, credentialContext(userId, network, 'client_cert'))) as
+        { certificate: string; privateKey: string };
+    return {
+      account: row.account,
+      password: row.password_sealed === null ? null : box.open(row.password_sealed, credentialContext(userId, network, 'password')),
+      clientCert: cert,
+    };
+  }
+
+  removeCredentials(userId: UserId, network: NetworkId): boolean {
+    return this.stmt.removeCredentials.run(userId, network).changes > 0;
+  }
+
+  listCredentials(userId: UserId): Array<{ network: NetworkId; account: string | null; hasPassword: boolean; hasClientCert: boolean }> {
+    return (this.stmt.listCredentials.all(userId) as CredentialRow[]).map((r) => ({
+      network: r.network as NetworkId, account: r.account, hasPassword: r.password_sealed !== null,
+      hasClientCert: r.client_cert_sealed !== null,
+    }));
+  }
+
+  private box(): SecretBox {
+    if (!this.secrets) {
+      throw new Error('store: credentials need a secret box (database.key_file)');
+    }
+    return this.secrets;
   }
 
   addMember(m: MemberRecord): void {

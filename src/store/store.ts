@@ -76,6 +76,17 @@ export interface OutboxRow {
   createdAt: number;
 }
 
+/** What a Matrix user authenticates to one IRC network with. Secrets in clear text here; the
+ *  store keeps them sealed (secret-box.ts). */
+export interface IrcCredentials {
+  /** The services account (SASL authcid, NickServ account); null: the nick is the account. */
+  account: string | null;
+  /** For SASL PLAIN or NickServ IDENTIFY; null when only a client certificate is used. */
+  password: string | null;
+  /** PEM certificate and private key for TLS client authentication (SASL EXTERNAL, CertFP). */
+  clientCert: { certificate: string; privateKey: string } | null;
+}
+
 export interface Store {
   // Room mappings. `channelFolded` is the channel case-folded by the network's casemapping.
   upsertRoomMapping(m: RoomMapping, channelFolded: string): void;
@@ -104,6 +115,18 @@ export interface Store {
   getPuppetActivity(userId: UserId, network: NetworkId): number;
   /** Records that activity; does nothing until the puppet has a record. */
   setPuppetActivity(userId: UserId, network: NetworkId, at: number): void;
+
+  // IRC credentials, per Matrix user and network; sealed at rest. Reading or writing them without a
+  // secret box (see SqliteStore's constructor) throws.
+  /** Replaces what is stored for the user on the network. */
+  setCredentials(userId: UserId, network: NetworkId, c: IrcCredentials): void;
+  /** Null when nothing is stored. Throws SecretOpenError when the stored value does not open
+   *  (another key file, or tampered). */
+  getCredentials(userId: UserId, network: NetworkId): IrcCredentials | null;
+  /** Returns false when nothing was stored. */
+  removeCredentials(userId: UserId, network: NetworkId): boolean;
+  /** The networks the user has credentials for, with the account name (never the secrets). */
+  listCredentials(userId: UserId): Array<{ network: NetworkId; account: string | null; hasPassword: boolean; hasClientCert: boolean }>;
 
   // Matrix members of bridged rooms (real Matrix users only, never ghosts).
   addMember(m: MemberRecord): void;

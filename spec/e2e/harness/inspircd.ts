@@ -75,6 +75,8 @@ export interface InspircdOptions {
    * InspIRCd's defaults), with only the per-address connection limits raised.
    */
   floodLimits?: 'raised' | 'stock';
+  /** Ask every client's host for its ident (RFC 1413, port 113) at connect (default false). */
+  ident?: boolean;
 }
 
 const LIMIT = 5000;
@@ -94,14 +96,15 @@ const STOCK_CONNECT = `<connect name="loopback" allow="127.0.0.1"
 export const E2E_OPER = { name: 'e2eoper', password: 'e2e-oper-pass' };
 
 export function inspircdConfig(dir: string, port: number, opts: InspircdOptions = {}): string {
-  const modules = [...INSPIRCD_MODULES, ...(opts.extraModules ?? [])];
+  const modules = [...INSPIRCD_MODULES, ...(opts.ident ? ['ident'] : []), ...(opts.extraModules ?? [])];
   return `# Written by the matrix-irc-bridge e2e harness. Loopback only.
 <server name="${opts.serverName ?? 'irc.e2e.test'}" description="matrix-irc-bridge e2e" network="E2ENet">
 <admin name="e2e" nick="e2e" email="e2e@localhost">
 <bind address="127.0.0.1" port="${port}" type="clients">
 ${opts.floodLimits === 'stock' ? STOCK_CONNECT : RAISED_CONNECT}
          localmax="${LIMIT}" globalmax="${LIMIT}" limit="${LIMIT}"
-         resolvehostnames="no" useident="no">
+         resolvehostnames="no" useident="${opts.ident ? 'yes' : 'no'}">
+${opts.ident ? '<ident timeout="3">' : ''}
 <channels users="${LIMIT}" opers="${LIMIT}">
 <limits maxnick="30" maxchan="64" maxmodes="20" maxident="10" maxhost="64"
         maxquit="300" maxtopic="390" maxkick="300" maxreal="130" maxaway="200">
