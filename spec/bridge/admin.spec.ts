@@ -121,6 +121,42 @@ describe('admin room and private messages', () => {
     expect(puppet.linesOf('MODE')).toEqual([]);
   });
 
+  test('!storepass stores the password encrypted, redacts the message and reconnects to identify; !removepass forgets', async () => {
+    await start();
+    const puppet = await alicePuppet();
+    await openAdminRoom();
+    f.push(messageEvent(ADMIN_ROOM, ALICE, '!storepass alice:hunter2:x'));
+    await until(() => f.sentBy(BOT, ADMIN_ROOM).includes(
+      'Stored your password for account alice for test; reconnecting you to identify with it.'), 'the answer');
+    expect(f.store.getCredentials(asUserId(ALICE), 'test' as never)).toMatchObject({ account: 'alice', password: 'hunter2:x' });
+    expect(f.hs.requestsTo('PUT', /\/redact\//).map((r) => r.query.user_id)).toEqual([BOT]);
+    expect(f.sentBy(BOT, ADMIN_ROOM).join('\n')).not.toContain('hunter2');
+    await puppet.waitClosed(3000); // the old connection quit; a new one identifies
+    const again = await f.ircd.client(2);
+    await again.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#static');
+    await again.waitFor((l) => l.command === 'PRIVMSG' && l.params[0] === 'NickServ' && l.params[1] === 'IDENTIFY alice hunter2:x');
+    again.numeric('401', 'NickServ :No such nick/channel'); // this server has no services
+    await until(() => f.sentBy(BOT, ADMIN_ROOM).some((b) => b.startsWith('Identifying to test')), 'the failure told');
+    expect(await command('!storepass nope\u0000x')).toMatch(/^Nothing stored: the password must be/);
+    expect(await command('!removepass')).toBe('Forgot your credentials for test. Your current connection stays as it is.');
+    expect(f.store.getCredentials(asUserId(ALICE), 'test' as never)).toBeNull();
+    expect(await command('!removepass')).toBe('Nothing removed: no credentials are stored for test.');
+  });
+
+  test('!certfp makes one certificate and shows its fingerprint; asking again shows the same', async () => {
+    await start({ network: { tls: false } });
+    await openAdminRoom();
+    const first = await command('!certfp');
+    const fp = /([0-9A-F]{2}(?::[0-9A-F]{2}){31})/.exec(first)?.[1];
+    expect(fp).toBeDefined();
+    expect(first).toContain(`CERT ADD ${(fp ?? '').replace(/:/g, '').toLowerCase()}`);
+    expect(first).toMatch(/without TLS/);
+    const stored = f.store.getCredentials(asUserId(ALICE), 'test' as never);
+    expect(stored?.clientCert?.certificate).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(f.sentBy(BOT, ADMIN_ROOM).join('\n')).not.toMatch(/PRIVATE KEY/);
+    expect(await command('!certfp')).toContain(fp as string);
+  });
+
   test('!whois asks the server through the bot and says who is behind a puppet nick', async () => {
     await start();
     await alicePuppet();

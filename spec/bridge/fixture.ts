@@ -9,6 +9,8 @@ import { asUserId } from '../../src/ids';
 import { configureLogging } from '../../src/log';
 import { MatrixClient } from '../../src/matrix/client';
 import { Metrics } from '../../src/metrics';
+import { randomBytes } from 'node:crypto';
+import { SecretBox } from '../../src/store/secret-box';
 import { SqliteStore } from '../../src/store/sqlite';
 import { Registry } from 'prom-client';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
@@ -100,7 +102,7 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
     networks: { test: { host: '127.0.0.1', port, send_burst: 100, send_rate: 100, connect_timeout_ms: 3000, ...o.network } },
     ...o.config,
   });
-  const store = new SqliteStore(':memory:');
+  const store = new SqliteStore(':memory:', SecretBox.fromKey(randomBytes(32)));
   const ctx: BridgeContext = {
     store,
     matrix: new MatrixClient({ homeserverUrl: hsUrl, asToken: 'as-secret', backoffMs: 5, maxAttempts: 2 }),

@@ -6,7 +6,9 @@ import type { Channel, RoomId, UserId } from '../ids';
 import { buildLine, UnsafeLineError } from '../irc/line';
 import type { AdminCommand, AdminServices, CommandCall } from './admin-room';
 import { CHANNEL_PATTERN, NICK_PATTERN, UsageError } from './admin-room';
+import { fingerprintOf, makeClientCertificate } from './client-cert';
 import type { BridgeContext } from './context';
+import { removeIrcCredentials, storeIrcCredentials } from './credentials';
 import type { NetworkBridge } from './network';
 
 function netOf(call: CommandCall): NetworkBridge {
@@ -55,6 +57,11 @@ export function builtinCommands(ctx: BridgeContext, services: AdminServices, hel
     if (info.idleSeconds !== null && Number.isFinite(info.idleSeconds)) parts.push(`idle ${info.idleSeconds} s`);
     return `${parts.join(', ')}. Matrix: ${net.ghosts.peekUserId(info.nick)}.`;
   };
+
+  const credentialsHost = { store: ctx.store, networks: services.networks };
+  /** The command's message holds a secret: redact it (the bot can in a direct chat it is in). */
+  const redact = (c: CommandCall): Promise<boolean> =>
+    ctx.matrix.redact(c.roomId, c.eventId, 'held a password', ctx.botUserId).then(() => true, () => false);
 
   return [
     {
@@ -225,6 +232,67 @@ export function builtinCommands(ctx: BridgeContext, services: AdminServices, hel
         }
         p.conn.send(command, params);
         await c.reply(`Sent ${command} to ${net.cfg.name}. Replies from services arrive as direct chats.`);
+      },
+    },
+    {
+      name: 'storepass', usage: '[network] [account:]<password>',
+      help: 'store your services password (encrypted) and identify with it at every connect',
+      network: true, minArgs: 1, maxArgs: 100,
+      run: async (c) => {
+        const net = netOf(c);
+        const redacted = await redact(c);
+        // "account:password" when what comes before the first ':' could be an account name
+        const m = /^([^\s:]{1,64}):(.+)$/s.exec(c.rest);
+        const account = m ? (m[1] as string) : null;
+        const password = m ? (m[2] as string) : c.rest;
+        const existing = ctx.store.getCredentials(c.userId, net.id);
+        const outcome = await storeIrcCredentials(credentialsHost, c.userId, net.id,
+          { account, password, clientCert: existing?.clientCert ?? null });
+        const note = redacted ? '' : ' The bridge could not redact your message: delete it yourself.';
+        if (!outcome.ok) {
+          await c.reply(`Nothing stored: ${outcome.reason}.${note}`);
+          return;
+        }
+        await c.reply(`Stored your ${account ? `password for account ${account}` : 'password'} for ${net.cfg.name}` +
+          (outcome.reconnected ? '; reconnecting you to identify with it.' : '; it is used when you next connect.') + note);
+      },
+    },
+    {
+      name: 'removepass', usage: '[network]', help: 'forget your stored password and certificate for a network',
+      network: true, minArgs: 0, maxArgs: 0,
+      run: async (c) => {
+        const net = netOf(c);
+        const outcome = removeIrcCredentials(credentialsHost, c.userId, net.id);
+        await c.reply(outcome.ok ? `Forgot your credentials for ${net.cfg.name}. Your current connection stays as it is.`
+          : `Nothing removed: ${outcome.reason}.`);
+      },
+    },
+    {
+      name: 'certfp', usage: '[network]',
+      help: 'make (once) your client certificate and show its fingerprint, to add to your services account',
+      network: true, minArgs: 0, maxArgs: 0,
+      run: async (c) => {
+        const net = netOf(c);
+        const existing = ctx.store.getCredentials(c.userId, net.id);
+        let certificate = existing?.clientCert?.certificate;
+        let reconnected = false;
+        if (!certificate) {
+          const made = makeClientCertificate(c.userId);
+          const outcome = await storeIrcCredentials(credentialsHost, c.userId, net.id, { account: existing?.account ?? null,
+            password: existing?.password ?? null, clientCert: { certificate: made.certificate, privateKey: made.privateKey } });
+          if (!outcome.ok) {
+            await c.reply(`No certificate made: ${outcome.reason}.`);
+            return;
+          }
+          certificate = made.certificate;
+          reconnected = outcome.reconnected;
+        }
+        const fp = fingerprintOf(certificate);
+        await c.reply(`Your client certificate for ${net.cfg.name} has the SHA-256 fingerprint\n${fp}\n` +
+          `(${fp.replace(/:/g, '').toLowerCase()}). Add it to your services account, for example with ` +
+          `!cmd ${net.id} PRIVMSG NickServ :CERT ADD ${fp.replace(/:/g, '').toLowerCase()}\n` +
+          (net.cfg.tls ? 'From then on the bridge logs you in with it (SASL EXTERNAL).' + (reconnected ? ' Reconnecting you now.' : '')
+            : 'This network is configured without TLS, so the certificate cannot be used until the operator turns tls on.'));
       },
     },
     {
