@@ -67,6 +67,7 @@ describe('SASL through the bridge, with identd (InspIRCd + Atheme + Synapse)', (
   let observer: IrcTestClient;
   let alice: MatrixTestClient;
   let roomId = '';
+  let adminRoom = '';
   let dbPath = '';
   let keyPath = '';
 
@@ -165,7 +166,7 @@ describe('SASL through the bridge, with identd (InspIRCd + Atheme + Synapse)', (
       expect(bridgeLog()).not.toContain(WRONG);
       expect(account330(await whois(observer, 'alice[m]'))).toBeNull();
       // Alice is told in her admin room (the bridge opens one for her), with the server's reason.
-      const adminRoom = await alice.waitForInvite(BOT, WAIT, 'the admin room invite');
+      adminRoom = await alice.waitForInvite(BOT, WAIT, 'the admin room invite');
       await alice.joinRoom(adminRoom);
       const told = await alice.waitForEvent(adminRoom, (ev) => ev.sender === BOT && String(ev.content.body).includes('Identifying'),
         WAIT, 'the identification failure in the admin room');
@@ -176,6 +177,44 @@ describe('SASL through the bridge, with identd (InspIRCd + Atheme + Synapse)', (
       expect(health.status).toBe(200);
       await alice.sendText(roomId, 'still bridged');
       await observer.waitFor((l) => l.command === 'PRIVMSG' && l.params[1] === 'still bridged', WAIT, 'alice\'s message after the failure');
+    });
+  }, 120_000);
+
+  it('from the admin room: NickServ REGISTER through !cmd, then !storepass; the reconnect logs in with SASL PLAIN', async () => {
+    await guard(env, async () => {
+      let lastSent = '';
+      const say = async (text: string, answer: RegExp): Promise<string> => {
+        lastSent = await alice.sendText(adminRoom, text);
+        const ev = await alice.waitForEvent(adminRoom, (x) => x.sender === BOT && answer.test(String(x.content.body)), WAIT,
+          `the answer to ${text.split(' ')[0] ?? ''}`);
+        return String(ev.content.body);
+      };
+      await say('!removepass', /^Forgot your credentials/);
+      const own = 'own-pass-7219';
+      await say(`!cmd PRIVMSG NickServ :REGISTER ${own} alice@example.org`, /^Sent PRIVMSG/);
+      // NickServ's answer comes to her as a direct chat from its ghost
+      const fromServices = await alice.waitForInvite('@test_nickserv:localhost', WAIT, 'a direct chat from NickServ');
+      await alice.joinRoom(fromServices);
+      const reg = await alice.waitForEvent(fromServices, (x) => x.sender === '@test_nickserv:localhost' &&
+        x.type === 'm.room.message' && /registered/i.test(String(x.content.body)), WAIT, 'NickServ\'s answer');
+      report(`e2e auth: NickServ said: ${String(reg.content.body)}`);
+      const logBefore = bridgeLog().length;
+      const stored = await say(`!storepass ${own}`, /^Stored your password/);
+      const storepassEvent = lastSent;
+      expect(stored).toMatch(/reconnecting you/);
+      await pollUntil('a SASL login after !storepass', async () =>
+        (/puppet identified .*mechanism=PLAIN/.test(bridgeLog().slice(logBefore)) ? true : undefined), { timeoutMs: WAIT, intervalMs: 200 });
+      let reply: IrcLine[] = [];
+      await pollUntil('WHOIS alice[m] showing her own account', async () => {
+        reply = await whois(observer, 'alice[m]');
+        return account330(reply) !== null ? true : undefined;
+      }, { timeoutMs: WAIT, intervalMs: 500 });
+      expect(account330(reply)?.toLowerCase()).toBe('alice[m]');
+      expect(bridgeLog()).not.toContain(own);
+      // the message holding the password was redacted
+      const original = await alice.request<{ content: Record<string, unknown> }>('GET',
+        `/_matrix/client/v3/rooms/${encodeURIComponent(adminRoom)}/event/${encodeURIComponent(storepassEvent)}`);
+      expect(original.content).toEqual({});
     });
   }, 120_000);
 });
