@@ -65,8 +65,9 @@ export interface BridgeHandle {
   logPath: string;
   networkId: string;
   botNick: string;
-  /** Starts the bridge process and waits (bounded) for GET /health to answer 200. */
-  spawnBridge(): Promise<void>;
+  /** Starts the bridge process and waits (bounded) for GET /health to answer 200; with
+   *  `waitHealthy: false` it returns once the process is started. */
+  spawnBridge(opts?: { waitHealthy?: boolean }): Promise<void>;
   isRunning(): boolean;
   pid(): number | undefined;
   /** SIGTERM, bounded wait, then SIGKILL. */
@@ -138,7 +139,7 @@ export async function startBridge(opts: BridgeOptions): Promise<BridgeHandle> {
   let proc: ManagedProcess | undefined;
   let starts = 0;
 
-  const spawnBridge = async (): Promise<void> => {
+  const spawnBridge = async (spawnOpts: { waitHealthy?: boolean } = {}): Promise<void> => {
     if (proc?.isRunning()) throw new Error('the bridge is already running');
     starts += 1;
     fs.appendFileSync(logPath, `\n===== e2e harness: bridge start #${starts} at ${new Date().toISOString()} =====\n`);
@@ -150,6 +151,9 @@ export async function startBridge(opts: BridgeOptions): Promise<BridgeHandle> {
       cwd: root,
     });
     proc = started;
+    if (spawnOpts.waitHealthy === false) {
+      return;
+    }
     try {
       await pollUntil(
         `bridge /health on 127.0.0.1:${asPort}`,
