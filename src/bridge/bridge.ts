@@ -97,6 +97,8 @@ export class Bridge implements AppserviceHandlers {
   /** While a catch-up is due, accepted events wait, so that missed ones found in history can be
    *  handled in their place (by timestamp), not after events that came later. */
   private holdTimer: NodeJS.Timeout | null = null;
+  /** Messages dispatched and not yet handled, per network and sender (`network|user`). */
+  private readonly pendingMessages = new Map<string, number>();
 
   constructor(private readonly ctx: BridgeContext, networks: Config['networks'], private readonly opts: BridgeOptions = {}) {
     const notify = (roomId: RoomId, text: string): Promise<void> => this.notifyRoom(roomId, text);
@@ -381,6 +383,10 @@ export class Bridge implements AppserviceHandlers {
     }
     for (const ev of events) {
       this.dispatchedSeq = Math.max(this.dispatchedSeq, ev.seq);
+      const pendingKey = this.pendingMessageKey(ev.event, ev.roomId);
+      if (pendingKey !== null && !this.admitPendingMessage(pendingKey, ev.event, ev.seq)) {
+        continue;
+      }
       this.ctx.metrics.inboundBacklog.inc();
       void this.queue.push(orderingKey(ev.event, ev.roomId), async () => {
         try {
@@ -394,8 +400,47 @@ export class Bridge implements AppserviceHandlers {
         }
         this.ctx.store.deleteInboundEvent(ev.seq);
         this.ctx.metrics.inboundBacklog.dec();
+        if (pendingKey !== null) {
+          const left = (this.pendingMessages.get(pendingKey) ?? 1) - 1;
+          if (left > 0) {
+            this.pendingMessages.set(pendingKey, left);
+          } else {
+            this.pendingMessages.delete(pendingKey);
+          }
+        }
       });
     }
+  }
+
+  /** For a message in a bridged room: the key its sender's waiting messages are counted under
+   *  (user and network), else null. */
+  private pendingMessageKey(raw: unknown, roomId: string | null): string | null {
+    const e = raw as { type?: unknown; sender?: unknown };
+    if (e?.type !== 'm.room.message' || typeof e.sender !== 'string' || roomId === null) {
+      return null;
+    }
+    const mapping = this.ctx.store.getMappingByRoom(roomId as RoomId);
+    return mapping ? `${mapping.network}|${e.sender}` : null;
+  }
+
+  /** Counts one more waiting message for its sender; refuses it (and tells them) when
+   *  `max_pending_messages` of theirs already wait. */
+  private admitPendingMessage(key: string, raw: unknown, seq: number): boolean {
+    const net = this.networks.get(key.slice(0, key.indexOf('|')));
+    const pending = this.pendingMessages.get(key) ?? 0;
+    if (!net || pending < net.cfg.max_pending_messages) {
+      this.pendingMessages.set(key, pending + 1);
+      return true;
+    }
+    const e = raw as { room_id?: unknown; sender?: unknown; content?: { body?: unknown } };
+    const body = typeof e.content?.body === 'string' ? e.content.body.replace(/\s+/g, ' ') : '';
+    const excerpt = body.length > 40 ? `${body.slice(0, 40)}…` : body;
+    this.ctx.store.deleteInboundEvent(seq);
+    this.ctx.metrics.message('matrix_to_irc', 'failed');
+    log.warn('message refused: too many of the sender\'s messages wait for IRC', { user_id: String(e.sender), pending });
+    void this.notifyRoom(String(e.room_id) as RoomId, `${String(e.sender)}: your message "${excerpt}" was not sent to IRC: ` +
+      `${pending} of your messages are already waiting for your IRC connection. Send it again once they are through.`);
+    return false;
   }
 
   private async handleMatrixEvent(raw: unknown, seq?: number): Promise<void> {

@@ -34,6 +34,9 @@ export interface Puppet {
   lastActiveSaved: number;
 }
 
+/** How long disconnect() waits for a connection that is still registering. */
+const DISCONNECT_WAIT_MS = 2000;
+
 /** Numerics that refuse a NICK change. */
 const NICK_REFUSALS = new Set(['431', '432', '433', '435', '436', '437', '438', '447']);
 
@@ -288,7 +291,11 @@ export class Puppets {
     if (p.retryTimer) {
       clearTimeout(p.retryTimer);
     }
-    const conn = p.conn ?? (p.connecting ? await p.connecting.catch(() => null) : null);
+    // A connection still registering gets a moment; if it completes later, connectOnce sees the
+    // puppet is no longer wanted and quits it. Waiting for its whole connect timeout here would
+    // hold up a stop by that long.
+    const conn = p.conn ?? (p.connecting ? await Promise.race([p.connecting.catch(() => null),
+      new Promise<null>((r) => setTimeout(() => r(null), DISCONNECT_WAIT_MS).unref())]) : null);
     if (conn) {
       this.byNick.delete(this.server.fold(conn.nick));
       await conn.quit(reason);

@@ -104,6 +104,9 @@ const network = obj({
   message_timeout_ms: int({ min: 1000, max: 86400000 }).default(120000)
     .doc("How long a Matrix message may wait for its sender's IRC connection (connecting, reconnecting) before the sender is told it was not delivered.")
     .risk('Long values deliver stale messages after an outage; short ones give up during brief reconnects.'),
+  max_pending_messages: int({ min: 1, max: 100000 }).default(200)
+    .doc("How many of one Matrix user's messages may wait for their IRC connection at once; a message beyond that is not queued, and its sender is told.")
+    .risk('High values let one user pile up work (and stale messages) while their connection is down; low ones refuse fast typists during a reconnect.'),
   reconnect_max_delay_ms: int({ min: 1000, max: 3600000 }).default(300000)
     .doc('Longest wait between reconnect attempts of one connection (the delay doubles from 1 s, with jitter).')
     .risk('Short values hammer a network that is down or refusing the bridge.'),
