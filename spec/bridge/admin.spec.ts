@@ -157,6 +157,46 @@ describe('admin room and private messages', () => {
     expect(await command('!certfp')).toContain(fp as string);
   });
 
+  test('!part takes the user out of the room; !reconnect reconnects; !quit leaves IRC and the rooms', async () => {
+    await start();
+    const puppet = await alicePuppet();
+    await openAdminRoom();
+    expect(await command('!part #elsewhere')).toBe('You are not in a bridged room of #elsewhere on test.');
+    expect(await command('!reconnect')).toBe('Reconnected to test as Alice[m].');
+    await puppet.waitClosed(3000);
+    const again = await f.ircd.client(2);
+    await again.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#static');
+    expect(await command('!part #STATIC')).toBe('You left #STATIC.');
+    const kicks = f.hs.requestsTo('POST', /\/rooms\/!static%3Ahs\.test\/kick$/);
+    expect(kicks.map((r) => [r.query.user_id, r.body])).toEqual([[BOT, { user_id: ALICE, reason: 'Left the channel with !part' }]]);
+    // the puppet parts and, in no channel now, quits; the membership is forgotten
+    expect((await again.waitForCommand('PART', 3000)).params[0]).toBe('#static');
+    await again.waitForCommand('QUIT', 3000);
+    expect(f.store.getMember(STATIC as never, asUserId(ALICE))).toBeNull();
+    expect(await command('!quit')).toBe('You left test.');
+    expect(await command('!reconnect')).toMatch(/You have no connection to test/);
+  });
+
+  test('with two networks a command must name one; a network that does not exist is refused', async () => {
+    await start({ extraNetworks: { other: {} } });
+    await openAdminRoom();
+    expect(await command('!listrooms')).toBe('Which network? Say !listrooms <network> ..., one of: test, other.');
+    expect(await command('!listrooms other')).toMatch(/^other: not connected\./);
+    expect(await command('!storepass nowhere hunter2')).toBe('Which network? Say !storepass <network> ..., one of: test, other.');
+    expect(await command('!storepass test nowhere hunter2')).toMatch(/^Nothing stored: there is no network "nowhere"/);
+    expect(f.store.getCredentials(asUserId(ALICE), 'test' as never)).toBeNull();
+  });
+
+  test('!disconnect by a bridge admin drops a user\'s puppet', async () => {
+    await start({ bridge: { bridgeAdmins: ['^@alice:hs\\.test$'] } });
+    const puppet = await alicePuppet();
+    await openAdminRoom();
+    expect(await command('!disconnect @alice:hs.test spamming')).toBe(
+      'Disconnected @alice:hs.test from test. They reconnect when they next speak.');
+    expect((await puppet.waitForCommand('QUIT', 3000)).params[0]).toBe('spamming');
+    expect(await command('!disconnect @nobody:hs.test')).toBe('@nobody:hs.test has no connection to test.');
+  });
+
   test('!whois asks the server through the bot and says who is behind a puppet nick', async () => {
     await start();
     await alicePuppet();

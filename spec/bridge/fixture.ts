@@ -75,6 +75,8 @@ export interface FixtureOptions {
   network?: Record<string, unknown>;
   /** Merged into the top level of the config. */
   config?: Record<string, unknown>;
+  /** More networks on the same fake server (their bots connect too; `bot` may be any of them). */
+  extraNetworks?: Record<string, Record<string, unknown>>;
   ircd?: FakeIrcdOptions;
   bridge?: BridgeOptions;
 }
@@ -99,7 +101,10 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
   const port = await ircd.listen();
   const config = parseConfig({
     homeserver: { url: hsUrl, domain: 'hs.test' },
-    networks: { test: { host: '127.0.0.1', port, send_burst: 100, send_rate: 100, connect_timeout_ms: 3000, ...o.network } },
+    networks: {
+      test: { host: '127.0.0.1', port, send_burst: 100, send_rate: 100, connect_timeout_ms: 3000, ...o.network },
+      ...Object.fromEntries(Object.entries(o.extraNetworks ?? {}).map(([id, n]) => [id, { host: '127.0.0.1', port, ...n }])),
+    },
     ...o.config,
   });
   const store = new SqliteStore(':memory:', SecretBox.fromKey(randomBytes(32)));

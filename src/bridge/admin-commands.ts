@@ -140,15 +140,13 @@ export function builtinCommands(ctx: BridgeContext, services: AdminServices, hel
           await c.reply(`You are not in a bridged room of ${channel} on ${net.cfg.name}.`);
           return;
         }
-        try {
-          await ctx.matrix.kick(room.roomId, c.userId, 'Left the channel with !part', ctx.botUserId);
-          await c.reply(`You left ${channel}.`);
-        } catch (err) {
-          // The bot may lack the power to remove people (a plumbed room): part on IRC at least.
-          await net.puppets.partChannel(c.userId, channel, 'Left the channel');
-          await c.reply(`You left ${channel} on IRC, but the bridge could not take you out of its Matrix room ` +
-            `(${(err as Error).message}); leave it yourself, or your messages there will bring you back.`);
-        }
+        // The bridge ignores its own kick when the homeserver echoes it, so it parts here itself.
+        const kicked = await ctx.matrix.kick(room.roomId, c.userId, 'Left the channel with !part', ctx.botUserId)
+          .then(() => null, (err: Error) => err.message);
+        ctx.store.removeMember(room.roomId, c.userId);
+        await net.puppets.partChannel(c.userId, room.channel, 'Left the channel');
+        await c.reply(kicked === null ? `You left ${channel}.` : `You left ${channel} on IRC, but the bridge could not take ` +
+          `you out of its Matrix room (${kicked}); leave it yourself, or your messages there will bring you back.`);
       },
     },
     {
@@ -194,6 +192,7 @@ export function builtinCommands(ctx: BridgeContext, services: AdminServices, hel
         const stuck: string[] = [];
         for (const r of rooms) {
           await ctx.matrix.kick(r.roomId, c.userId, 'Left IRC with !quit', ctx.botUserId).catch(() => stuck.push(r.channel));
+          ctx.store.removeMember(r.roomId, c.userId); // not reconnected at the next start
         }
         await net.puppets.disconnect(c.userId, 'Quit');
         await c.reply(`You left ${net.cfg.name}.` + (stuck.length > 0
@@ -241,6 +240,14 @@ export function builtinCommands(ctx: BridgeContext, services: AdminServices, hel
       run: async (c) => {
         const net = netOf(c);
         const redacted = await redact(c);
+        const first = /^(\S+)\s+\S/.exec(c.rest)?.[1];
+        if (first !== undefined && /^[a-z0-9][a-z0-9-]{0,31}$/.test(first) && !first.includes(':')) {
+          // "!storepass othernet secret": a network that does not exist, not a password with a space
+          await c.reply(`Nothing stored: there is no network "${first}" (networks: ${[...services.networks.keys()].join(', ')}). ` +
+            'For a password with spaces, name the account too: !storepass account:pass word' +
+            (redacted ? '' : ' The bridge could not redact your message: delete it yourself.'));
+          return;
+        }
         // "account:password" when what comes before the first ':' could be an account name
         const m = /^([^\s:]{1,64}):(.+)$/s.exec(c.rest);
         const account = m ? (m[1] as string) : null;
