@@ -23,6 +23,8 @@ export interface FakeIrcdOptions {
   register?: boolean;
   /** Wait this long before welcoming a client (default 0): slow registrations. */
   welcomeDelayMs?: number;
+  /** 004 after the server name: version, user modes, channel modes (default `fake-1.0 iow ovbkl`). */
+  myInfo?: string;
   /** Called for each AUTHENTICATE line during registration; the test scripts the answers. */
   onAuthenticate?: (client: FakeIrcClient, line: ReceivedLine) => void;
   /** Serve TLS with this key and certificate, asking clients for a certificate. */
@@ -252,7 +254,7 @@ export class FakeIrcClient {
     this.numeric('001', ':Welcome to the fake network');
     this.numeric('002', `:Your host is ${s}, running version fake-1.0`);
     this.numeric('003', ':This server was created today');
-    this.numeric('004', `${s} fake-1.0 iow ovbkl`);
+    this.numeric('004', `${s} ${this.opts.myInfo}`);
     this.numeric('005', `${this.opts.isupport.join(' ')} :are supported by this server`);
     this.numeric('376', ':End of /MOTD command.');
   }
@@ -274,6 +276,7 @@ export class FakeIrcd {
       nicksErroneous: opts.nicksErroneous ?? [],
       register: opts.register ?? true,
       welcomeDelayMs: opts.welcomeDelayMs ?? 0,
+      myInfo: opts.myInfo ?? 'fake-1.0 iow ovbkl',
       onAuthenticate: opts.onAuthenticate ?? (() => undefined),
       tls: opts.tls ?? null,
     };

@@ -384,6 +384,48 @@ describe('IrcConnection against a scripted ircd', () => {
       ]);
     });
 
+    test('other people\'s channel messages are dropped before parsing; private ones and odd lines are not', async () => {
+      const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
+      const raws: string[] = [];
+      (conn as unknown as { client: { on(e: string, f: (x: { line: string }) => void): void } }).client
+        .on('raw', (x) => raws.push(x.line));
+      [
+        ':bob!b@h PRIVMSG #chan :one', // early drop
+        '@time=2026-11-27T10:00:00.000Z;msgid=x :bob!b@h PRIVMSG #chan :tagged', // early drop
+        ':bob!b@h NOTICE @#chan :to the ops', // STATUSMSG to a channel: early drop
+        ':bob!b@h TAGMSG #chan', // early drop
+        ':bob!b@h PRIVMSG alice_m :private', // kept
+        ':bob PRIVMSG #chan :no user@host', // still a channel message from someone else: early drop
+        ':bob!b@h PRIVMSG', // malformed: left to the parser
+        'PING :x', // no prefix: left to the parser
+      ].forEach((l) => peer.send(l));
+      await peer.sync();
+      expect(conn.droppedChannelLines).toBe(5);
+      expect(raws.filter((r) => r.includes('#chan'))).toEqual([]); // irc-framework never saw them
+      expect(events.filter((e) => e.type === 'message').map((e) => (e.type === 'message' ? e.text : ''))).toEqual(['private']);
+      expect(conn.state).toBe('registered');
+    });
+
+    test.each([
+      { name: 'InspIRCd with the deaf module: +d', myInfo: 'InspIRCd-3 BIRcdgiksw ov', mode: 'auto', expected: ['alice_m', '+d'] },
+      { name: 'Solanum: +D', myInfo: 'solanum-1.0 DQRSZaghilopsuwz ov', mode: 'auto', expected: ['alice_m', '+D'] },
+      { name: 'a server without the mode: nothing', myInfo: 'InspIRCd-3 iosw ov', mode: 'auto', expected: null },
+      { name: 'an unknown server: nothing', myInfo: 'fake-1.0 diow ov', mode: 'auto', expected: null },
+      { name: 'off: nothing', myInfo: 'InspIRCd-3 dios ov', mode: 'off', expected: null },
+      { name: 'a letter chosen by the operator', myInfo: 'fake-1.0 iow ov', mode: 'Q', expected: ['alice_m', '+Q'] },
+    ])('deaf mode, $name', async ({ myInfo, mode, expected }) => {
+      const { peer } = await registered({ role: 'puppet', nick: 'alice_m', deafMode: mode }, { myInfo });
+      await peer.sync();
+      const modes = peer.linesOf('MODE').map((l) => l.params);
+      expect(modes).toEqual(expected === null ? [] : [expected]);
+    });
+
+    test('a bot never sets a deaf mode', async () => {
+      const { peer } = await registered({ role: 'bot', deafMode: 'auto' }, { myInfo: 'InspIRCd-3 dios ov' });
+      await peer.sync();
+      expect(peer.linesOf('MODE')).toEqual([]);
+    });
+
     test('its own NICK change is reported and tracked', async () => {
       const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
       peer.send(':alice_m!~alice@h NICK alice_away');

@@ -381,6 +381,7 @@ export class Puppets {
       realname: renderTemplate(this.cfg.puppet_realname_template,
         { MXID: p.userId, LOCALPART: localpart, DISPLAY: p.displayName ?? localpart }).replace(/[\r\n\0]/g, ' '),
       role: 'puppet',
+      deafMode: this.cfg.puppet_deaf_mode,
       sendBurst: this.cfg.send_burst,
       sendRate: this.cfg.send_rate,
       connectTimeoutMs: this.cfg.connect_timeout_ms,

@@ -104,6 +104,9 @@ const network = obj({
   message_timeout_ms: int({ min: 1000, max: 86400000 }).default(120000)
     .doc("How long a Matrix message may wait for its sender's IRC connection (connecting, reconnecting) before the sender is told it was not delivered.")
     .risk('Long values deliver stale messages after an outage; short ones give up during brief reconnects.'),
+  puppet_deaf_mode: str({ pattern: /^(auto|off|[A-Za-z])$/, expect: 'auto, off or one user-mode letter' }).default('auto')
+    .doc("The user mode that makes the IRC server send a puppet no channel messages (the bot reads the channels; puppets only send). auto: +d on InspIRCd and UnrealIRCd, +D on Solanum, charybdis and hybrid, when the server lists that mode; off: none; or the letter to set.")
+    .risk('A wrong letter sets some other user mode on every puppet; off makes every channel line reach the bridge once per puppet, which costs CPU in large channels.'),
   max_pending_messages: int({ min: 1, max: 100000 }).default(200)
     .doc("How many of one Matrix user's messages may wait for their IRC connection at once; a message beyond that is not queued, and its sender is told.")
     .risk('High values let one user pile up work (and stale messages) while their connection is down; low ones refuse fast typists during a reconnect.'),

@@ -56,6 +56,10 @@ export interface IrcConnectionOptions {
   outgoingAddr?: string | null;
   /** Where the open socket is registered for the ident server; null: no ident. */
   ident?: IdentRegistry | null;
+  /** Puppets only: the user mode that makes the server send no channel messages ("deaf"):
+   *  'auto' picks it from the server's name and user modes (004), 'off' never sets one, a
+   *  letter sets that mode. Default 'off'. */
+  deafMode?: string;
 }
 
 /**
@@ -107,6 +111,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   /** The last ERROR or 465 text the server sent: why it is closing the link. */
   private closingReason: string | null = null;
   private banned = false;
+  /** From 004 (RPL_MYINFO): the server software's version and its user modes. */
+  private serverVersion = '';
+  private userModes = '';
+  /** Channel messages a puppet connection dropped before irc-framework parsed them. */
+  droppedChannelLines = 0;
   /** sendAll() calls waiting for the PONG to their PING, by token. */
   private readonly confirms = new Map<string, (ok: boolean) => void>();
   private confirmCounter = 0;
@@ -271,6 +280,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         ping_interval: 30,
         ping_timeout: 120,
       } as never);
+      if (this.opts.role === 'puppet') {
+        this.dropChannelMessagesEarly(client);
+      }
     });
   }
 
@@ -535,6 +547,16 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
           this.banned = BAN_TEXT.test(this.closingReason);
         }
         return true;
+      case '004': {
+        // It follows 001, so the connection counts as registered and can send.
+        this.serverVersion = p[2] ?? '';
+        this.userModes = p[3] ?? '';
+        const deaf = this.opts.role === 'puppet' ? this.deafLetter() : null;
+        if (deaf !== null) {
+          this.send('MODE', [p[0] ?? this.nick, `+${deaf}`]); // the bot reads the channels; puppets need not
+        }
+        return true;
+      }
       case '396':
         this.selfHost = p[1] ?? this.selfHost;
         return true;
@@ -694,6 +716,78 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     ident.add(this.identEntry);
   }
 
+  /** The deaf user mode to set on this puppet, if any (see `deafMode`). */
+  private deafLetter(): string | null {
+    const mode = this.opts.deafMode ?? 'off';
+    if (mode === 'off') {
+      return null;
+    }
+    if (mode !== 'auto') {
+      return mode;
+    }
+    const version = this.serverVersion.toLowerCase();
+    if (/inspircd|unreal/.test(version) && this.userModes.includes('d')) {
+      return 'd';
+    }
+    if (/solanum|charybdis|ircd-seven|ratbox|hybrid/.test(version) && this.userModes.includes('D')) {
+      return 'D';
+    }
+    return null;
+  }
+
+  /**
+   * A puppet ignores other people's channel messages (the bot reads those). With many puppets
+   * in a channel every line arrives once per puppet, so they are recognised from the raw line
+   * and dropped before irc-framework parses them. Anything else goes the normal way.
+   */
+  private dropChannelMessagesEarly(client: Client): void {
+    const connection = client.connection as unknown as { addReadBuffer?: (line: string) => void };
+    const read = connection.addReadBuffer?.bind(connection);
+    if (!read) {
+      return; // an irc-framework without this method: everything is parsed, as before
+    }
+    connection.addReadBuffer = (line: string): void => {
+      if (this.isOthersChannelMessage(line)) {
+        this.droppedChannelLines++;
+        return;
+      }
+      read(line);
+    };
+  }
+
+  /** `[@tags] :nick!user@host PRIVMSG|NOTICE|TAGMSG <channel> ...` from someone else. */
+  private isOthersChannelMessage(line: string): boolean {
+    let i = 0;
+    if (line.charCodeAt(0) === 0x40) { // '@' tags
+      i = line.indexOf(' ') + 1;
+      if (i === 0) {
+        return false;
+      }
+    }
+    if (line.charCodeAt(i) !== 0x3a) { // ':' prefix
+      return false;
+    }
+    const sp1 = line.indexOf(' ', i);
+    const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
+    if (sp2 < 0) {
+      return false;
+    }
+    const command = line.slice(sp1 + 1, sp2);
+    if (command !== 'PRIVMSG' && command !== 'NOTICE' && command !== 'TAGMSG') {
+      return false;
+    }
+    let t = sp2 + 1;
+    while (line[t] === '@' || line[t] === '+' || line[t] === '%') {
+      t++; // STATUSMSG (@#chan): still a channel, unless what follows is not
+    }
+    if (!this.isChannel(line.slice(t, line.indexOf(' ', t) < 0 ? undefined : line.indexOf(' ', t)))) {
+      return false; // a private message (or a notice to us): keep
+    }
+    const prefix = line.slice(i + 1, sp1);
+    const bang = prefix.indexOf('!');
+    return this.fold(bang < 0 ? prefix : prefix.slice(0, bang)) !== this.fold(this.nick);
+  }
+
   private concernsSelf(command: string, m: IrcMessage): boolean {
     switch (command) {
       case 'PRIVMSG':
@@ -715,6 +809,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   private onMessage(command: string, from: IrcSource, m: IrcMessage): void {
+    if (m.params.length < 2 || from.nick === '') {
+      return; // a malformed line (no target or no text, or no sender): nothing to carry
+    }
     const target = m.params[0] ?? '';
     let text = m.params[m.params.length - 1] ?? '';
     let kind: 'privmsg' | 'notice' | 'action' = command === 'NOTICE' ? 'notice' : 'privmsg';
