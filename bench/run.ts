@@ -50,6 +50,8 @@ interface Options {
   logLevel: string;
   /** Run the bridge under `node --cpu-prof` and summarise the profile. */
   profile: boolean;
+  /** networks.<id>.puppet_deaf_mode for the bridge (auto, off or a letter). */
+  deaf: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -65,13 +67,14 @@ function parseOptions(argv: string[]): Options {
       keep: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'warn' },
+      deaf: { type: 'string', default: 'auto' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
     allowPositionals: false,
   });
   if (values.help) {
-    out('npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500] [--out DIR] [--keep] [--log-level warn] [--profile]');
+    out('npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off]');
     process.exit(0);
   }
   const int = (name: string, v: string | undefined, min: number, max: number): number => {
@@ -97,6 +100,7 @@ function parseOptions(argv: string[]): Options {
     keep: values.keep ?? false,
     logLevel: values['log-level'] ?? 'warn',
     profile: values.profile ?? false,
+    deaf: values.deaf ?? 'auto',
   };
 }
 
@@ -153,6 +157,7 @@ async function startEnv(dir: string, opts: Options, started: Started, profileDir
         send_burst: 100,
         send_rate: 1000,
         max_concurrent_connects: 50,
+        puppet_deaf_mode: opts.deaf,
       },
     },
     logging: { level: opts.logLevel, format: 'text' },
