@@ -2,7 +2,7 @@
  * A fast fake homeserver for the benchmark, over node:http on 127.0.0.1.
  *
  * Client-server side: answers what the bridge calls (versions, whoami, register, profile,
- * createRoom, join, invite/leave/kick, send, state, joined_members, directory, media upload)
+ * createRoom, join, invite/leave/kick, send, state, joined_members, messages, directory, media upload)
  * with plausible JSON, keeps just enough state (users, rooms, members, aliases) for the answers
  * to be consistent, and records every sent room event with the time it arrived.
  *
@@ -296,6 +296,13 @@ export class FakeHomeserver {
         joined[u] = d === null ? {} : { display_name: d };
       }
       send(res, 200, { joined });
+    } else if (method === 'GET' && (m = /^\/_matrix\/client\/v3\/rooms\/([^/]+)\/messages$/.exec(path))) {
+      // Room history, read by the bridge's catch-up: every event was pushed, so nothing is missed.
+      this.count('GET messages');
+      if (!this.rooms.get(seg(1))) {
+        throw new HttpError(403, 'M_FORBIDDEN', 'You are not in this room');
+      }
+      send(res, 200, { chunk: [], start: 'now' });
     } else if ((m = /^\/_matrix\/client\/v3\/directory\/room\/([^/]+)$/.exec(path))) {
       this.count(`${method} directory`);
       const alias = seg(1);
