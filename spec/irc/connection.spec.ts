@@ -348,7 +348,7 @@ describe('IrcConnection against a scripted ircd', () => {
 
   describe("'puppet' role", () => {
     test('reports only what concerns its own user', async () => {
-      const { events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
+      const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
       const me = 'alice_m!~alice@bridge.example';
       const lines = [
         ':bob!b@h PRIVMSG #chan :hello channel', // dropped
@@ -382,6 +382,8 @@ describe('IrcConnection against a scripted ircd', () => {
         { type: 'refused', code: '474', target: '#secret', reason: 'Cannot join channel (+b)' },
         { type: 'part', channel: '#chan', nick: 'alice_m', reason: 'leaving' },
       ]);
+      // the 13 lines marked "dropped" above went before irc-framework parsed them
+      expect(conn.droppedChannelLines).toBe(13);
     });
 
     test('other people\'s channel messages are dropped before parsing; private ones and odd lines are not', async () => {

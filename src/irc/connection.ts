@@ -755,7 +755,13 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     };
   }
 
-  /** `[@tags] :nick!user@host PRIVMSG|NOTICE|TAGMSG <channel> ...` from someone else. */
+  /**
+   * Whether a raw line is channel traffic that does not concern this puppet: the same rule as
+   * `concernsSelf` in handleRaw, read from the raw line without parsing it. With N puppets in a
+   * channel, each message, join, part and quit reaches the bridge N times (and joins of N
+   * puppets make N*N lines), so this check is on the hot path. Lines it is unsure of go the
+   * normal way.
+   */
   private isOthersChannelMessage(line: string): boolean {
     let i = 0;
     if (line.charCodeAt(0) === 0x40) { // '@' tags
@@ -768,24 +774,57 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       return false;
     }
     const sp1 = line.indexOf(' ', i);
-    const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
-    if (sp2 < 0) {
+    if (sp1 < 0) {
       return false;
     }
-    const command = line.slice(sp1 + 1, sp2);
-    if (command !== 'PRIVMSG' && command !== 'NOTICE' && command !== 'TAGMSG') {
+    const sp2 = line.indexOf(' ', sp1 + 1);
+    const command = line.slice(sp1 + 1, sp2 < 0 ? undefined : sp2);
+    if (!CHANNEL_TRAFFIC.has(command)) {
       return false;
     }
-    let t = sp2 + 1;
-    while (line[t] === '@' || line[t] === '+' || line[t] === '%') {
-      t++; // STATUSMSG (@#chan): still a channel, unless what follows is not
-    }
-    if (!this.isChannel(line.slice(t, line.indexOf(' ', t) < 0 ? undefined : line.indexOf(' ', t)))) {
-      return false; // a private message (or a notice to us): keep
-    }
+    const param = (n: number): string => { // the n-th parameter (0-based), or ''
+      let space = sp2;
+      let start = space + 1;
+      for (let k = 0; k < n && space >= 0; k++) {
+        if (line.charCodeAt(start) === 0x3a) {
+          return ''; // the trailing parameter came first
+        }
+        space = line.indexOf(' ', start);
+        start = space + 1;
+      }
+      if (space < 0) {
+        return '';
+      }
+      if (line.charCodeAt(start) === 0x3a) {
+        return line.slice(start + 1);
+      }
+      const end = line.indexOf(' ', start);
+      return line.slice(start, end < 0 ? undefined : end);
+    };
     const prefix = line.slice(i + 1, sp1);
     const bang = prefix.indexOf('!');
-    return this.fold(bang < 0 ? prefix : prefix.slice(0, bang)) !== this.fold(this.nick);
+    const source = bang < 0 ? prefix : prefix.slice(0, bang);
+    switch (command) {
+      case 'PRIVMSG':
+      case 'NOTICE':
+      case 'TAGMSG': {
+        const target = param(0).replace(/^[@+%]+/, ''); // STATUSMSG (@#chan) is still the channel
+        return target !== '' && this.isChannel(target);
+      }
+      case 'JOIN':
+      case 'PART':
+      case 'NICK':
+      case 'QUIT':
+        return !this.isSelf(source);
+      case 'KICK':
+        return param(1) !== '' && !this.isSelf(param(1));
+      case 'MODE': {
+        const target = param(0);
+        return target !== '' && this.isChannel(target);
+      }
+      default:
+        return true; // TOPIC, AWAY, ACCOUNT, CHGHOST, SETNAME, NAMES and topic numerics
+    }
   }
 
   private concernsSelf(command: string, m: IrcMessage): boolean {
