@@ -120,6 +120,14 @@ const network = obj({
   ban_mask: enumOf(['account_or_user_host', 'account_or_host', 'user_host', 'host']).default('account_or_user_host')
     .doc("The IRC ban (+b) set for a Matrix ban of an IRC user's ghost: account_or_* use the services account (the server's account extban) when the network told the account, else *!*user@host (user_host) or *!*@host (host).")
     .risk('host bans everyone behind the same address (shared hosts, cloaks of a whole provider); user_host is evaded by changing the username.'),
+  prefix_power_levels: section({
+    q: int({ min: 0, max: 100 }).default(95).doc('Power level of a channel owner (+q, ~).'),
+    a: int({ min: 0, max: 100 }).default(75).doc('Power level of a channel admin (+a, &).'),
+    o: int({ min: 0, max: 100 }).default(50).doc('Power level of a channel operator (+o, @).'),
+    h: int({ min: 0, max: 100 }).default(45).doc('Power level of a half-operator (+h, %).'),
+    v: int({ min: 0, max: 100 }).default(1).doc('Power level of a voiced user (+v, +); also the level +m asks for to speak.'),
+  }).doc("Matrix power level of an IRC user's ghost for each channel status (only the statuses the server's PREFIX has are used); a Matrix user whose power level reaches o's or v's level gets +o or +v on their puppet when the bot is an operator.")
+    .risk('A level at or above the room\'s kick, ban or state levels lets IRC operators moderate the Matrix room as their ghosts; 100 gives them as much power as the bridge.'),
   excluded_users: listOf(exclusion).default([])
     .doc('Matrix users who never get an IRC connection on this network (first matching rule wins). Their messages stay on Matrix and they are told why.'),
   quit_message: str().default('Bridge shutting down')
