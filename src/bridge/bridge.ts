@@ -17,6 +17,7 @@ import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
 import { MatrixToIrc } from './matrix-to-irc';
 import { MatrixModeration } from './matrix-moderation';
+import { MatrixRoomState } from './matrix-room-state';
 import { NetworkBridge } from './network';
 import { Portals } from './portals';
 import { KeyedQueue } from './room-queue';
@@ -78,6 +79,7 @@ export class Bridge implements AppserviceHandlers {
   readonly outbox: MatrixOutbox;
   private readonly matrixToIrc: MatrixToIrc;
   private readonly moderation: MatrixModeration;
+  private readonly roomState: MatrixRoomState;
   private readonly queue: KeyedQueue;
   /** Highest inbound sequence number already handed to a room queue. */
   private dispatchedSeq = 0;
@@ -109,6 +111,7 @@ export class Bridge implements AppserviceHandlers {
     this.portals = new Portals(ctx, this.networks);
     this.matrixToIrc = new MatrixToIrc(ctx, notify);
     this.moderation = new MatrixModeration(ctx, notify);
+    this.roomState = new MatrixRoomState(ctx, notify);
     this.queue = new KeyedQueue((key, err) => log.error('Matrix event handling failed', { key, err }));
     const admins = (opts.bridgeAdmins ?? []).map((r) => new RegExp(r));
     const services: AdminServices = {
@@ -126,6 +129,7 @@ export class Bridge implements AppserviceHandlers {
       net.hooks = {
         privateMessage: (n, p, e) => this.privateMessages.onIrcMessage(n, p, e),
         privateRefusal: (n, p, e) => void this.privateMessages.onRefusal(n, p, e),
+        invited: (n, p, e) => void this.portals.onIrcInvite(n, p.userId, e.channel, e.by, tellUser),
         tellUser,
         networkCount: () => this.networks.size,
       };
@@ -324,8 +328,8 @@ export class Bridge implements AppserviceHandlers {
     }
     const net = fields.network ? this.networks.get(fields.network) : undefined;
     const channel = fields.channel;
-    if (!net || !channel || !/^[#&+!][^\s,\x07]+$/.test(channel)) {
-      return Promise.resolve([]);
+    if (!net || !channel || !/^[#&+!][^\s,\x07]+$/.test(channel) || net.isSecret(channel)) {
+      return Promise.resolve([]); // secret and private channels are not looked up
     }
     return Promise.resolve([{ alias: this.portals.alias(net, channel), protocol: 'irc', fields: { network: net.id, channel } }]);
   }
@@ -423,6 +427,8 @@ export class Bridge implements AppserviceHandlers {
             await this.moderation.handleMatrixUnban(net, mapping.channel, e);
           } else if (e.membership === 'leave') {
             await this.moderation.handleMatrixKick(net, mapping.channel, e);
+          } else if (e.membership === 'invite') {
+            await this.roomState.handleMatrixInvite(net, mapping.channel, mapping.key, e);
           }
         } else if (this.isGhost(e.stateKey) || e.stateKey === this.ctx.botUserId) {
           break;
@@ -433,11 +439,19 @@ export class Bridge implements AppserviceHandlers {
             await this.moderation.handleMatrixDisplayName(net, e.roomId as RoomId, e.stateKey as UserId, e.displayName);
           }
         } else {
+          if (e.membership === 'leave' && e.prevMembership === 'ban') {
+            await this.moderation.handleMatrixUnban(net, mapping.channel, e);
+          } else if ((e.membership === 'leave' || e.membership === 'ban') && e.sender !== e.stateKey) {
+            await this.moderation.handleMatrixKickOfUser(net, mapping.channel, e);
+          }
           await this.matrixToIrc.handleMatrixMember(net, mapping.channel, mapping.key, e);
         }
         break;
       case 'topic':
         await this.moderation.handleMatrixTopic(net, mapping.channel, mapping.key, e);
+        break;
+      case 'power_levels':
+        await this.roomState.handleMatrixPowerLevels(net, mapping.channel, e);
         break;
       default:
         break;

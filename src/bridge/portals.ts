@@ -112,7 +112,43 @@ export class Portals {
       net.fold(state.name));
     log.info('portal room created', { network: net.id, channel: state.name, room_id: roomId });
     net.syncGhosts(roomId, state);
+    net.noteChannelState(state);
     return roomId;
+  }
+
+  /**
+   * Someone on IRC invited a Matrix user's puppet to `channel`: the user is invited to the
+   * channel's room, which is created when it does not exist yet. When that cannot be done the
+   * user is told (`tell`, their admin room).
+   */
+  async onIrcInvite(net: NetworkBridge, userId: UserId, channel: string, by: string,
+    tell: (userId: UserId, text: string) => void): Promise<void> {
+    let roomId: RoomId | null = null;
+    let problem: string | null = null;
+    if (!/^[#&+!][^\s,\x07\0]+$/.test(channel)) {
+      problem = 'that is not a channel name the bridge accepts';
+    } else {
+      try {
+        roomId = await this.ensurePortal(net, channel as Channel, null);
+        problem = roomId === null ? 'the bridge could not open a room for it (it may not join that channel)' : null;
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+    }
+    if (roomId !== null) {
+      if (this.ctx.store.getMember(roomId, userId) !== null) {
+        return; // already in the room
+      }
+      try {
+        await this.ctx.matrix.invite(roomId, userId, this.ctx.botUserId);
+        log.info('IRC invite carried to Matrix', { network: net.id, channel, user_id: userId, by });
+        return;
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+    }
+    log.info('IRC invite not carried to Matrix', { network: net.id, channel, user_id: userId, by, reason: problem });
+    tell(userId, `${by} invited you to ${channel} on IRC (${net.cfg.name}), but ${problem}.`);
   }
 
   /** Bridges the config's static mappings: records them and makes the bot join both sides. */
