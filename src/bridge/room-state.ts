@@ -194,7 +194,7 @@ export class IrcRoomState {
       await m.sendState(roomId, SAVED_RULES, '', saved, bot);
     }
     this.log.info('room rules follow channel modes', { room_id: roomId, channel: item.channel, invite_only: item.inviteOnly,
-      moderated: item.moderated, secret: item.secret });
+      moderated: item.moderated, hidden: item.secret });
   }
 
   /** +m: sending messages needs the voice level (`events_default`); -m puts the old one back.
