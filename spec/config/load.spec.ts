@@ -213,7 +213,7 @@ describe('parseConfig defaults', () => {
           bot_nick: 'MatrixBridge', bot_username: 'matrixbridge',
           puppet_nick_template: '$DISPLAY[m]', puppet_username_template: '$LOCALPART', puppet_realname_template: '$MXID',
           ghost_user_template: '$NETWORK_$NICK', ghost_display_name_template: '$NICK', portal_alias_template: '$NETWORK_$CHANNEL',
-          dynamic_portals: true, mappings: [], max_lines: 3, send_burst: 5, send_rate: 1,
+          dynamic_portals: true, plumbing_consent_timeout_ms: 300000, mappings: [], max_lines: 3, send_burst: 5, send_rate: 1,
           connect_timeout_ms: 30000, max_concurrent_connects: 10, message_timeout_ms: 120000,
           reconnect_max_delay_ms: 300000, netsplit_debounce_ms: 60000, puppet_idle_timeout_ms: 0, nick_regain_interval_ms: 30000,
           puppet_nick_follows_display_name: true, ban_mask: 'account_or_user_host',

@@ -12,6 +12,7 @@ import type { InboundEventInput, MemberRecord, RoomMapping } from '../store/stor
 import { builtinCommands } from './admin-commands';
 import { AdminRooms, type AdminServices } from './admin-room';
 import { CatchUp } from './catch-up';
+import { Plumbing } from './plumbing';
 import { PrivateMessages } from './private-messages';
 import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
@@ -123,12 +124,15 @@ export class Bridge implements AppserviceHandlers {
     };
     this.adminRooms = new AdminRooms(ctx, services, []);
     this.adminRooms.addCommands(builtinCommands(ctx, services, (u) => this.adminRooms.helpFor(u)));
+    const plumbing = new Plumbing(ctx, this.portals, (u) => u === ctx.botUserId || this.isGhost(u));
+    this.adminRooms.addCommands(plumbing.commands());
     const tellUser = (userId: UserId, text: string): void => void this.adminRooms.tell(userId, text);
     this.privateMessages = new PrivateMessages(ctx, (u) => this.networkOfGhost(u), tellUser);
     for (const net of this.networks.values()) {
       net.hooks = {
         privateMessage: (n, p, e) => this.privateMessages.onIrcMessage(n, p, e),
         privateRefusal: (n, p, e) => void this.privateMessages.onRefusal(n, p, e),
+        botPrivateMessage: (n, e) => plumbing.onBotMessage(n, e),
         invited: (n, p, e) => void this.portals.onIrcInvite(n, p.userId, e.channel, e.by, tellUser),
         tellUser,
         networkCount: () => this.networks.size,

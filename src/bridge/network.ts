@@ -32,6 +32,8 @@ export interface NetworkHooks {
   privateMessage?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'message'>) => void;
   /** The server refused something a puppet sent to a nick (401 No such nick). */
   privateRefusal?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'refused'>) => void;
+  /** A private message to the bridge bot (answers to a link request, `unlink`). */
+  botPrivateMessage?: (net: NetworkBridge, e: IrcEventOf<'message'>) => void;
   /** Someone on IRC invited a user's puppet to a channel. */
   invited?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'invite'>) => void;
   /** Something about a user's IRC connection that they should know (their admin room). */
@@ -193,6 +195,22 @@ export class NetworkBridge {
       clearTimeout(timer);
     }
     return state;
+  }
+
+  /** The bot leaves `channel` (its room is no longer bridged). */
+  partChannel(channel: string, reason: string): void {
+    const folded = this.fold(channel);
+    const st = this.channels.get(folded);
+    this.channels.delete(folded);
+    if (st?.joined) {
+      this.sendAsBot('PART', [st.name, reason]);
+    }
+  }
+
+  /** Channel operators (and higher) in `channel` other than the bridge's own, as last seen. */
+  operatorsOf(channel: string): string[] {
+    const nicks = this.channels.get(this.fold(channel))?.nicks.values() ?? [];
+    return [...nicks].filter((n) => !this.isOwnNick(n) && this.isOperator(channel, n));
   }
 
   /** Is `nick` in `channel`, as the bot last saw it? */
@@ -368,8 +386,8 @@ export class NetworkBridge {
   private handleIrcMessage(e: IrcEventOf<'message'>): void {
     const roomId = this.roomOf(e.target);
     if (!roomId || this.isOwnNick(e.from.nick)) {
-      if (!roomId && !this.bot?.isChannel(e.target)) {
-        this.log.debug('private message to the bot ignored', { nick: e.from.nick });
+      if (!roomId && !this.bot?.isChannel(e.target) && !this.isOwnNick(e.from.nick)) {
+        this.hooks.botPrivateMessage?.(this, e);
       }
       return;
     }

@@ -177,7 +177,7 @@ export class Portals {
   }
 
   /** Matrix users already in a newly bridged room get puppets like those who join later. */
-  private async recordMatrixMembers(roomId: RoomId, isOurs: (userId: string) => boolean): Promise<void> {
+  async recordMatrixMembers(roomId: RoomId, isOurs: (userId: string) => boolean): Promise<void> {
     const members = await this.ctx.matrix.joinedMembers(roomId);
     for (const [userId, info] of Object.entries(members)) {
       if (!isOurs(userId)) {
@@ -187,7 +187,7 @@ export class Portals {
   }
 
   /** MSC2346 bridge info, under both the stable and the legacy event type. */
-  private bridgeState(net: NetworkBridge, channel: string): Array<{ type: string; state_key: string; content: Record<string, unknown> }> {
+  bridgeState(net: NetworkBridge, channel: string): Array<{ type: string; state_key: string; content: Record<string, unknown> }> {
     const content = {
       bridgebot: this.ctx.botUserId,
       protocol: { id: 'irc', displayname: 'IRC' },

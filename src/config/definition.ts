@@ -83,6 +83,9 @@ const network = obj({
   dynamic_portals: bool().default(true)
     .doc("Create a portal room on demand when a Matrix user joins a channel's alias.")
     .risk('true lets any Matrix user bridge any public channel by joining its alias.'),
+  plumbing_consent_timeout_ms: int({ min: 0, max: 3600000 }).default(300000)
+    .doc("How long a channel operator has to answer yes when a Matrix room moderator asks to link an existing room to a channel (!link); 0 turns linking off.")
+    .risk('Anyone who is a channel operator at the time can allow a link; long values keep a request open after the operator changed.'),
   mappings: listOf(mapping).unique('channel', foldChannel).unique('room_id').default([])
     .doc('Static room <-> channel bridges, set up at start.'),
   max_lines: int({ min: 1, max: 50 }).default(3)
