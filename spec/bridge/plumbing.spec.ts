@@ -175,6 +175,28 @@ describe('Plumbing: linking an existing room with an operator\'s consent (fakes)
     expect(bot.linesOf('PRIVMSG')).toEqual([]);
   });
 
+  test('the provisioning API asks the same way (202), tells the outcome in the admin room, and unlinks', async () => {
+    await start();
+    expect(await bridge.provision('link', { user_id: ALICE, room_id: ROOM, channel: 'no channel' }))
+      .toEqual({ status: 400, body: { errcode: 'M_INVALID_PARAM', error: 'channel must be an IRC channel name' } });
+    expect((await bridge.provision('link', { user_id: 'alice', room_id: ROOM, channel: '#chan' })).status).toBe(400);
+    expect((await bridge.provision('link', { user_id: ALICE, room_id: ROOM, channel: '#chan', network: 'other' })).status).toBe(400);
+    expect((await bridge.provision('delete', {})).status).toBe(404);
+    const asked = bridge.provision('link', { user_id: ALICE, room_id: ROOM, network: 'test', channel: '#chan' });
+    await bot.waitFor((l) => l.raw === 'JOIN #chan');
+    bot.send(':MatrixBridge!matrixbri@bridge.host JOIN #chan');
+    bot.numeric('353', '= #chan :MatrixBridge @op');
+    bot.numeric('366', '#chan :End of /NAMES list.');
+    expect(await asked).toEqual({ status: 202, body: { status: 'waiting_for_consent', operator: 'op' } });
+    bot.send(':op!o@irc.host PRIVMSG MatrixBridge :yes');
+    await reply(`${ROOM} is now bridged to #chan (op agreed).`);
+    const again = await bridge.provision('link', { user_id: ALICE, room_id: ROOM, channel: '#chan' });
+    expect(again).toEqual({ status: 403, body: { errcode: 'M_FORBIDDEN', error: 'that room is already bridged' } });
+    expect(await bridge.provision('unlink', { user_id: ALICE, room_id: ROOM }))
+      .toEqual({ status: 200, body: { status: 'unlinked', channel: '#chan' } });
+    expect(store.getMappingByRoom(ROOM as never)).toBeNull();
+  });
+
   test('a room moderator unlinks with !unlink; portal rooms cannot be unlinked that way', async () => {
     await start();
     await askLink();
@@ -187,7 +209,7 @@ describe('Plumbing: linking an existing room with an operator\'s consent (fakes)
     store.upsertRoomMapping({ network: 'test' as never, channel: '#lobby' as never, roomId: '!portal:hs.test' as never,
       origin: 'alias', key: null }, '#lobby');
     push(say(ADMIN, ALICE, '!unlink !portal:hs.test'));
-    await reply('!portal:hs.test is a portal room; only rooms linked with !link can be unlinked.');
+    await reply('!portal:hs.test stays as it is: it is a portal room; only rooms linked with !link can be unlinked.');
     expect(store.getMappingByRoom('!portal:hs.test' as never)).not.toBeNull();
   });
 });

@@ -205,7 +205,7 @@ describe('parseConfig defaults', () => {
     expect(parseConfig(minimal())).toEqual<Config>({
       homeserver: { url: 'https://matrix.example.org', domain: 'example.org', media_url: 'https://matrix.example.org',
         catch_up_max_age_ms: 600000 },
-      appservice: { bind: '127.0.0.1', port: 9995 },
+      appservice: { bind: '127.0.0.1', port: 9995, provisioning_secret: null },
       database: { path: './data/bridge.db' },
       networks: {
         libera: {

@@ -10,7 +10,7 @@ import type { AppserviceHandlers } from '../matrix/appservice';
 import { type MatrixEvent, parseMatrixEvent } from '../matrix/events';
 import type { InboundEventInput, MemberRecord, RoomMapping } from '../store/store';
 import { builtinCommands } from './admin-commands';
-import { AdminRooms, type AdminServices } from './admin-room';
+import { AdminRooms, type AdminServices, CHANNEL_PATTERN } from './admin-room';
 import { CatchUp } from './catch-up';
 import { Plumbing } from './plumbing';
 import { PrivateMessages } from './private-messages';
@@ -81,6 +81,7 @@ export class Bridge implements AppserviceHandlers {
   private readonly matrixToIrc: MatrixToIrc;
   private readonly moderation: MatrixModeration;
   private readonly roomState: MatrixRoomState;
+  private readonly plumbing: Plumbing;
   private readonly queue: KeyedQueue;
   /** Highest inbound sequence number already handed to a room queue. */
   private dispatchedSeq = 0;
@@ -125,6 +126,7 @@ export class Bridge implements AppserviceHandlers {
     this.adminRooms = new AdminRooms(ctx, services, []);
     this.adminRooms.addCommands(builtinCommands(ctx, services, (u) => this.adminRooms.helpFor(u)));
     const plumbing = new Plumbing(ctx, this.portals, (u) => u === ctx.botUserId || this.isGhost(u));
+    this.plumbing = plumbing;
     this.adminRooms.addCommands(plumbing.commands());
     const tellUser = (userId: UserId, text: string): void => void this.adminRooms.tell(userId, text);
     this.privateMessages = new PrivateMessages(ctx, (u) => this.networkOfGhost(u), tellUser);
@@ -356,6 +358,53 @@ export class Bridge implements AppserviceHandlers {
       networks[n.id] = { bot: n.connected ? 'connected' : 'connecting', puppets: n.puppets.counts() };
     }
     return { ready: this.started, detail: { networks } };
+  }
+
+  /**
+   * The provisioning API: `link` {user_id, room_id (or alias), network, channel} asks a channel
+   * operator to agree, answers 202 once asked, and tells the outcome in the user's admin room;
+   * `unlink` {user_id, room_id, network} unlinks a room linked that way. `user_id` is the room
+   * moderator the call acts for; their power level is checked as for !link.
+   */
+  async provision(action: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+    const bad = (error: string): { status: number; body: Record<string, unknown> } =>
+      ({ status: 400, body: { errcode: 'M_INVALID_PARAM', error } });
+    const field = (k: string): string | null => (typeof body[k] === 'string' ? body[k] as string : null);
+    if (action !== 'link' && action !== 'unlink') {
+      return { status: 404, body: { errcode: 'M_UNRECOGNIZED', error: 'Unknown provisioning call' } };
+    }
+    const userId = field('user_id');
+    const roomRef = field('room_id');
+    const network = field('network') ?? (this.networks.size === 1 ? [...this.networks.keys()][0] as string : null);
+    const net = network !== null ? this.networks.get(network) : undefined;
+    if (userId === null || !/^@[^:\s]+:\S+$/.test(userId)) {
+      return bad('user_id must be a Matrix user ID');
+    }
+    if (roomRef === null || !/^[!#][^:\s]+:\S+$/.test(roomRef)) {
+      return bad('room_id must be a room ID or an alias');
+    }
+    if (!net) {
+      return bad(`network must be one of ${[...this.networks.keys()].join(', ')}`);
+    }
+    let roomId: RoomId;
+    try {
+      roomId = await this.plumbing.resolve(roomRef);
+    } catch (err) {
+      return { status: 404, body: { errcode: 'M_NOT_FOUND', error: (err as Error).message } };
+    }
+    if (action === 'unlink') {
+      const r = await this.plumbing.requestUnlink(userId as UserId, roomId, net);
+      return r.ok ? { status: 200, body: { status: 'unlinked', channel: r.value } }
+        : { status: 403, body: { errcode: 'M_FORBIDDEN', error: r.reason } };
+    }
+    const channel = field('channel');
+    if (channel === null || !CHANNEL_PATTERN.test(channel)) {
+      return bad('channel must be an IRC channel name');
+    }
+    const r = await this.plumbing.requestLink(userId as UserId, roomId, roomRef, net, channel,
+      (text) => this.adminRooms.tell(userId as UserId, text));
+    return r.ok ? { status: 202, body: { status: 'waiting_for_consent', operator: r.value } }
+      : { status: 403, body: { errcode: 'M_FORBIDDEN', error: r.reason } };
   }
 
   observeTransaction(seconds: number, outcome: string): void {

@@ -75,58 +75,68 @@ export class Plumbing {
     if (!CHANNEL_PATTERN.test(channel)) {
       throw new UsageError(`${channel} is not a channel name.`);
     }
-    if (net.cfg.plumbing_consent_timeout_ms === 0) {
-      await c.reply(`Linking rooms is turned off on ${net.cfg.name}.`);
-      return;
-    }
     const roomId = await this.resolve(roomRef);
-    const refusal = await this.checkLink(c.userId, roomId, net, channel);
+    const r = await this.requestLink(c.userId, roomId, roomRef, net, channel, (text) => c.reply(text));
+    await c.reply(r.ok ? `Asked ${r.value}, an operator of ${channel}, to agree (waiting up to ` +
+      `${Math.round(net.cfg.plumbing_consent_timeout_ms / 1000)} s).` : `${roomRef} was not linked to ${channel}: ${r.reason}.`);
+  }
+
+  /**
+   * Asks an operator of `channel` to agree to link `roomId` for `userId`. Resolves once the
+   * operator was asked (with their nick) or the request was refused at once (with the
+   * reason). The outcome of the question is told later through `tell`.
+   */
+  async requestLink(userId: UserId, roomId: RoomId, roomRef: string, net: NetworkBridge, channel: string,
+    tell: (text: string) => Promise<void>): Promise<{ ok: true; value: string } | { ok: false; reason: string }> {
+    const refuse = (reason: string): { ok: false; reason: string } => {
+      log.info('link refused', { network: net.id, room_id: roomId, user_id: userId, channel, reason });
+      return { ok: false, reason };
+    };
+    if (net.cfg.plumbing_consent_timeout_ms === 0) {
+      return refuse(`linking rooms is turned off on ${net.cfg.name}`);
+    }
+    const refusal = await this.checkLink(userId, roomId, net, channel);
     if (refusal !== null) {
-      log.info('link refused', { network: net.id, room_id: roomId, user_id: c.userId, channel, reason: refusal });
-      await c.reply(`${roomRef} was not linked to ${channel}: ${refusal}.`);
-      return;
+      return refuse(refusal);
     }
     let state;
     try {
       state = await net.joinChannel(channel, null);
     } catch (err) {
-      await c.reply(`${roomRef} was not linked to ${channel}: the bridge bot cannot join it (${(err as Error).message}).`);
-      return;
+      return refuse(`the bridge bot cannot join it (${(err as Error).message})`);
     }
     const op = net.operatorsOf(state.name)[0];
     if (op === undefined) {
-      await c.reply(`${roomRef} was not linked to ${state.name}: no channel operator is there to agree.`);
-      return;
+      return refuse('no channel operator is there to agree');
     }
     const key = `${net.id}|${net.fold(state.name)}`;
     if (this.pending.has(key)) {
-      await c.reply(`${roomRef} was not linked to ${state.name}: another request for that channel is waiting for an answer.`);
-      return;
+      return refuse('another request for that channel is waiting for an answer');
     }
     const seconds = Math.round(net.cfg.plumbing_consent_timeout_ms / 1000);
     const consent = this.awaitConsent(net, key, op); // listening before asking
-    net.sendAsBot('PRIVMSG', [op, `${c.userId} asks to bridge ${state.name} to the Matrix room ${roomRef}. ` +
+    net.sendAsBot('PRIVMSG', [op, `${userId} asks to bridge ${state.name} to the Matrix room ${roomRef}. ` +
       `Answer "yes" within ${seconds} s to allow it; any other answer refuses.`]);
-    await c.reply(`Asked ${op}, an operator of ${state.name}, to agree (waiting up to ${seconds} s).`);
-    log.info('link consent asked', { network: net.id, room_id: roomId, user_id: c.userId, channel: state.name, nick: op });
-    // The answer comes later; this user's other commands need not wait for it.
+    log.info('link consent asked', { network: net.id, room_id: roomId, user_id: userId, channel: state.name, nick: op });
+    // The answer comes later; the caller need not wait for it.
     void consent.then(async (answer) => {
       if (answer === null || answer.trim().toLowerCase() !== 'yes') {
         const why = answer === null ? `${op} did not answer within ${seconds} s` : `${op} answered "${answer.trim().slice(0, 100)}"`;
         log.info('link not agreed', { network: net.id, room_id: roomId, channel: state.name, nick: op, answered: answer !== null });
         net.sendAsBot('NOTICE', [op, `${state.name} is not bridged to ${roomRef}.`]);
-        await c.reply(`${roomRef} was not linked to ${state.name}: ${why}.`);
+        await tell(`${roomRef} was not linked to ${state.name}: ${why}.`);
         return;
       }
-      const again = await this.checkLink(c.userId, roomId, net, state.name);
+      const again = await this.checkLink(userId, roomId, net, state.name);
       if (again !== null) {
-        await c.reply(`${roomRef} was not linked to ${state.name}: ${again}.`);
+        await tell(`${roomRef} was not linked to ${state.name}: ${again}.`);
         return;
       }
       await this.link(net, state.name as Channel, roomId);
       net.sendAsBot('NOTICE', [op, `${state.name} is now bridged to ${roomRef}. Tell me "unlink ${state.name}" to undo it.`]);
-      await c.reply(`${roomRef} is now bridged to ${state.name} (${op} agreed).`);
+      await tell(`${roomRef} is now bridged to ${state.name} (${op} agreed).`);
     }).catch((err: Error) => log.error('link failed', { network: net.id, room_id: roomId, err: err.message }));
+    return { ok: true, value: op };
   }
 
   private awaitConsent(net: NetworkBridge, key: string, op: string): Promise<string | null> {
@@ -201,24 +211,28 @@ export class Plumbing {
 
   private async runUnlink(c: CommandCall): Promise<void> {
     const net = netOf(c);
-    const roomId = await this.resolve(c.args[0] as string);
+    const roomRef = c.args[0] as string;
+    const r = await this.requestUnlink(c.userId, await this.resolve(roomRef), net);
+    await c.reply(r.ok ? `${roomRef} is no longer bridged to ${r.value}.` : `${roomRef} stays as it is: ${r.reason}.`);
+  }
+
+  /** Unlinks a room linked with !link, when `userId` moderates it. */
+  async requestUnlink(userId: UserId, roomId: RoomId, net: NetworkBridge):
+    Promise<{ ok: true; value: string } | { ok: false; reason: string }> {
     const mapping = this.ctx.store.getMappingByRoom(roomId);
     if (!mapping || mapping.network !== net.id) {
-      await c.reply(`${c.args[0]} is not bridged on ${net.cfg.name}.`);
-      return;
+      return { ok: false, reason: `it is not bridged on ${net.cfg.name}` };
     }
     if (mapping.origin !== 'plumbed') {
-      await c.reply(`${c.args[0]} is a ${mapping.origin === 'static' ? 'room mapped in the configuration' : 'portal room'}; ` +
-        'only rooms linked with !link can be unlinked.');
-      return;
+      return { ok: false, reason: `it is a ${mapping.origin === 'static' ? 'room mapped in the configuration' : 'portal room'}; ` +
+        'only rooms linked with !link can be unlinked' };
     }
-    const problem = await this.moderatorProblem(c.userId, roomId);
+    const problem = await this.moderatorProblem(userId, roomId);
     if (problem !== null) {
-      await c.reply(`${c.args[0]} stays bridged: ${problem}.`);
-      return;
+      return { ok: false, reason: problem };
     }
-    await this.unlink(net, roomId, mapping.channel, `Unlinked by ${c.userId}`);
-    await c.reply(`${c.args[0]} is no longer bridged to ${mapping.channel}.`);
+    await this.unlink(net, roomId, mapping.channel, `Unlinked by ${userId}`);
+    return { ok: true, value: mapping.channel };
   }
 
   // PRIVMSG <bot> :unlink <#channel>, from an operator of that channel
@@ -259,7 +273,8 @@ export class Plumbing {
     log.info('room unlinked from its channel', { network: net.id, channel, room_id: roomId, reason });
   }
 
-  private async resolve(ref: string): Promise<RoomId> {
+  /** A room ID, or the room an alias names. */
+  async resolve(ref: string): Promise<RoomId> {
     if (/^![^:\s]+:\S+$/.test(ref)) {
       return ref as RoomId;
     }

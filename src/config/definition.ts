@@ -181,6 +181,9 @@ export const configSchema = obj({
     bind: host('an address').default('127.0.0.1').doc('Address the appservice HTTP listener binds to.')
       .risk('0.0.0.0 exposes the transaction endpoint beyond the homeserver; only hs_token guards it.'),
     port: port().default(9995).doc('Port of the appservice listener; must match the url in registration.yaml.'),
+    provisioning_secret: nullable(str({ pattern: /^\S{32,}$/, expect: 'at least 32 characters without spaces' })).default(null)
+      .doc('Shared secret of the provisioning API (POST /_matrix/provision/v1/link and /unlink on the appservice listener, as `Authorization: Bearer <secret>`); null turns the API off.')
+      .risk('Whoever has it can ask to link any room whose moderator they name; the channel operator\'s consent is still asked. Keep it out of logs and version control.'),
   }).doc('The HTTP listener the homeserver sends transactions and queries to.'),
   database: section({
     path: str().default('./data/bridge.db').doc('SQLite database file, created if missing.')
