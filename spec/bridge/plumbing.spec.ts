@@ -164,6 +164,19 @@ describe('Plumbing: linking an existing room with an operator\'s consent (fakes)
     expect(store.getMappingByRoom(ROOM as never)).toBeNull();
   });
 
+  test('a room ID of room version 12 (no server part) is accepted; a word that is no room is a usage error', async () => {
+    await start();
+    push(say(ADMIN, ALICE, '!link !Opaque12RoomIdWithoutServer #chan'));
+    await bot.waitFor((l) => l.raw === 'JOIN #chan');
+    expect(hs.requestsTo('POST', /\/join\//)[0]?.path).toBe(`/_matrix/client/v3/join/${encodeURIComponent('!Opaque12RoomIdWithoutServer')}`);
+    bot.send(':MatrixBridge!matrixbri@bridge.host JOIN #chan');
+    bot.numeric('353', '= #chan :MatrixBridge carol');
+    bot.numeric('366', '#chan :End of /NAMES list.');
+    await reply('!Opaque12RoomIdWithoutServer was not linked to #chan: no channel operator is there to agree.');
+    push(say(ADMIN, ALICE, '!link someroom #chan'));
+    await reply('someroom is neither a room ID (!id) nor an alias (#alias:server).');
+  });
+
   test('refused without asking: a requester who does not moderate the room, a channel without operators', async () => {
     hs.override('GET', /\/state\/m\.room\.power_levels\/$/, { status: 200, body: { users: { [BOT]: 50 }, state_default: 50 } });
     await start();
@@ -182,6 +195,7 @@ describe('Plumbing: linking an existing room with an operator\'s consent (fakes)
     expect((await bridge.provision('link', { user_id: 'alice', room_id: ROOM, channel: '#chan' })).status).toBe(400);
     expect((await bridge.provision('link', { user_id: ALICE, room_id: ROOM, channel: '#chan', network: 'other' })).status).toBe(400);
     expect((await bridge.provision('delete', {})).status).toBe(404);
+    expect((await bridge.provision('link', { user_id: ALICE, room_id: 'room', channel: '#chan' })).status).toBe(400);
     const asked = bridge.provision('link', { user_id: ALICE, room_id: ROOM, network: 'test', channel: '#chan' });
     await bot.waitFor((l) => l.raw === 'JOIN #chan');
     bot.send(':MatrixBridge!matrixbri@bridge.host JOIN #chan');

@@ -2,8 +2,8 @@
  * Room state end to end: real InspIRCd, real Synapse (its default room version, 12), the built
  * bridge. `ircop` is first in #rs (a channel operator) and makes the bridge bot an operator;
  * `ircbob` and `ircdan` are plain IRC users; alice is the Matrix moderator (raised to 100 by the
- * bot, the room's creator), carol and dave plain Matrix users. The steps build on each other,
- * in file order.
+ * bot, the room's creator), carol and dave plain Matrix users; the last step links a room
+ * alice created herself. The steps build on each other, in file order.
  */
 import { guard, setupEnv, type E2EEnv } from './harness/env';
 import type { IrcLine, IrcTestClient } from './harness/irc-client';
@@ -235,6 +235,46 @@ describe('room state e2e: power levels, channel modes, invites, kicks of Matrix 
       await alice.request('POST', `/_matrix/client/v3/rooms/${enc(roomId)}/unban`, { user_id: CAROL });
       const unban = await op.waitFor((l) => l.command === 'MODE' && inChannel(l) && l.params[1] === '-b', WAIT, 'MODE -b');
       expect(unban.params[2]).toBe('*!*carol@127.0.0.1');
+    });
+  }, STEP);
+
+  it('h. plumbing: alice links her own room to a channel from her admin room once ircop says yes; ircop unlinks it', async () => {
+    await guard(env, async () => {
+      await op.join('#rsplumb');
+      const created = await alice.request<{ room_id: string }>('POST', '/_matrix/client/v3/createRoom',
+        { preset: 'public_chat', name: 'Existing room' });
+      const plumbed = created.room_id;
+      await carol.joinRoom(plumbed);
+      await alice.request('POST', `/_matrix/client/v3/rooms/${enc(plumbed)}/invite`, { user_id: BOT });
+      await alice.waitForEvent(plumbed, (ev) => ev.sender === BOT && String(ev.content.body).includes('!link'), WAIT,
+        'the bot explains how to link');
+      // The bot sends the bridge's state there: it needs the level to change state.
+      const plPlumbed = `/_matrix/client/v3/rooms/${enc(plumbed)}/state/m.room.power_levels/`;
+      const levels = await alice.request<{ users?: Record<string, number> }>('GET', plPlumbed);
+      await alice.request('PUT', plPlumbed, { ...levels, users: { ...(levels.users ?? {}), [BOT]: 50 } });
+      const dm = await alice.request<{ room_id: string }>('POST', '/_matrix/client/v3/createRoom',
+        { preset: 'trusted_private_chat', is_direct: true, invite: [BOT] });
+      await alice.waitForEvent(dm.room_id, (ev) => ev.sender === BOT && String(ev.content.body).includes('admin room'), WAIT,
+        'the admin room greeting');
+      await alice.sendText(dm.room_id, `!link ${plumbed} #rsplumb`);
+      const ask = await op.waitFor((l) => l.command === 'PRIVMSG' && l.nick === 'MatrixBridge' && l.params[0] === 'ircop', WAIT,
+        'the consent question');
+      expect(ask.params[1]).toContain(`${ALICE} asks to bridge #rsplumb`);
+      op.privmsg('MatrixBridge', 'yes');
+      await alice.waitForEvent(dm.room_id, (ev) => String(ev.content.body).includes('is now bridged to #rsplumb'), WAIT, 'linked');
+      const bridgeState = await alice.getState(plumbed, 'm.bridge', 'org.matrix.irc/test/#rsplumb');
+      expect(bridgeState).toMatchObject({ bridgebot: BOT, channel: { id: '#rsplumb' } });
+      await alice.waitForMembers(plumbed, (m) => OP_GHOST in m, WAIT, 'ircop\'s ghost in the linked room');
+      await op.waitFor((l) => l.command === 'JOIN' && l.nick.toLowerCase() === 'carol[m]' && l.params[0] === '#rsplumb', WAIT,
+        'carol\'s puppet joins the linked channel');
+      await alice.sendText(plumbed, 'hello through a linked room');
+      await op.waitFor((l) => l.command === 'PRIVMSG' && l.params[0] === '#rsplumb' && l.params[1] === 'hello through a linked room',
+        WAIT, 'the message on IRC');
+
+      op.privmsg('MatrixBridge', 'unlink #rsplumb');
+      await op.waitFor((l) => l.command === 'NOTICE' && String(l.params[1]).includes('no longer bridged'), WAIT, 'unlinked');
+      await alice.waitForMembers(plumbed, (m) => !(OP_GHOST in m) && !(BOT in m), WAIT, 'ghost and bot gone');
+      expect(await alice.getState(plumbed, 'm.bridge', 'org.matrix.irc/test/#rsplumb')).toEqual({});
     });
   }, STEP);
 });

@@ -380,7 +380,7 @@ export class Bridge implements AppserviceHandlers {
     if (userId === null || !/^@[^:\s]+:\S+$/.test(userId)) {
       return bad('user_id must be a Matrix user ID');
     }
-    if (roomRef === null || !/^[!#][^:\s]+:\S+$/.test(roomRef)) {
+    if (roomRef === null || !/^(![^\s]+|#[^:\s]+:\S+)$/.test(roomRef)) {
       return bad('room_id must be a room ID or an alias');
     }
     if (!net) {

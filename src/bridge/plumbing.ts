@@ -275,7 +275,7 @@ export class Plumbing {
 
   /** A room ID, or the room an alias names. */
   async resolve(ref: string): Promise<RoomId> {
-    if (/^![^:\s]+:\S+$/.test(ref)) {
+    if (/^![^\s]+$/.test(ref)) { // room version 12 IDs have no server part
       return ref as RoomId;
     }
     if (/^#[^:\s]+:\S+$/.test(ref)) {
@@ -285,7 +285,7 @@ export class Plumbing {
       }
       throw new UsageError(`No room has the alias ${ref}.`);
     }
-    throw new UsageError(`${ref} is neither a room ID (!id:server) nor an alias (#alias:server).`);
+    throw new UsageError(`${ref} is neither a room ID (!id) nor an alias (#alias:server).`);
   }
 }
 
