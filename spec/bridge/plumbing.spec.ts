@@ -154,11 +154,18 @@ describe('Plumbing: linking an existing room with an operator\'s consent (fakes)
     await start({ plumbing_consent_timeout_ms: 1000 });
     await askLink();
     await bot.waitFor((l) => l.command === 'PRIVMSG' && l.params[0] === 'op');
+    bot.send(':op!o@irc.host NOTICE MatrixBridge :I am away'); // not an answer
     bot.send(':op!o@irc.host PRIVMSG MatrixBridge :no way');
     await reply(`${ROOM} was not linked to #chan: op answered "no way".`);
     await bot.waitFor((l) => l.raw === `NOTICE op :#chan is not bridged to ${ROOM}.`);
+    // The bot joined only to ask: it leaves again.
+    await bot.waitFor((l) => l.raw === 'PART #chan :Not bridged');
 
     push(say(ADMIN, ALICE, `!link ${ROOM} #chan`));
+    await bot.waitFor((l) => l.raw === 'JOIN #chan', WAIT, bot.received.findIndex((l) => l.command === 'PART') + 1);
+    bot.send(':MatrixBridge!matrixbri@bridge.host JOIN #chan');
+    bot.numeric('353', '= #chan :MatrixBridge @op carol');
+    bot.numeric('366', '#chan :End of /NAMES list.');
     await until(() => bot.linesOf('PRIVMSG').length === 2, 'a second question');
     await reply(`${ROOM} was not linked to #chan: op did not answer within 1 s.`);
     expect(store.getMappingByRoom(ROOM as never)).toBeNull();

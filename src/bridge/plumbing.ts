@@ -58,7 +58,8 @@ export class Plumbing {
   onBotMessage(net: NetworkBridge, e: IrcEventOf<'message'>): void {
     const from = net.fold(e.from.nick);
     for (const p of this.pending.values()) {
-      if (p.net === net && p.op === from) {
+      // Only a PRIVMSG answers: a NOTICE may be an automatic reply (away messages).
+      if (p.net === net && p.op === from && e.kind === 'privmsg') {
         p.answer(e.text);
         return;
       }
@@ -105,13 +106,14 @@ export class Plumbing {
     } catch (err) {
       return refuse(`the bridge bot cannot join it (${(err as Error).message})`);
     }
-    const op = net.operatorsOf(state.name)[0];
-    if (op === undefined) {
-      return refuse('no channel operator is there to agree');
-    }
     const key = `${net.id}|${net.fold(state.name)}`;
     if (this.pending.has(key)) {
       return refuse('another request for that channel is waiting for an answer');
+    }
+    const op = net.operatorsOf(state.name)[0];
+    if (op === undefined) {
+      this.leaveUnbridged(net, state.name);
+      return refuse('no channel operator is there to agree');
     }
     const seconds = Math.round(net.cfg.plumbing_consent_timeout_ms / 1000);
     const consent = this.awaitConsent(net, key, op); // listening before asking
@@ -124,11 +126,13 @@ export class Plumbing {
         const why = answer === null ? `${op} did not answer within ${seconds} s` : `${op} answered "${answer.trim().slice(0, 100)}"`;
         log.info('link not agreed', { network: net.id, room_id: roomId, channel: state.name, nick: op, answered: answer !== null });
         net.sendAsBot('NOTICE', [op, `${state.name} is not bridged to ${roomRef}.`]);
+        this.leaveUnbridged(net, state.name);
         await tell(`${roomRef} was not linked to ${state.name}: ${why}.`);
         return;
       }
       const again = await this.checkLink(userId, roomId, net, state.name);
       if (again !== null) {
+        this.leaveUnbridged(net, state.name);
         await tell(`${roomRef} was not linked to ${state.name}: ${again}.`);
         return;
       }
@@ -137,6 +141,13 @@ export class Plumbing {
       await tell(`${roomRef} is now bridged to ${state.name} (${op} agreed).`);
     }).catch((err: Error) => log.error('link failed', { network: net.id, room_id: roomId, err: err.message }));
     return { ok: true, value: op };
+  }
+
+  /** The bot joined the channel only to ask: it leaves again when nothing came of it. */
+  private leaveUnbridged(net: NetworkBridge, channel: string): void {
+    if (!this.ctx.store.getRoomByChannel(net.id, net.fold(channel)) && !this.pending.has(`${net.id}|${net.fold(channel)}`)) {
+      net.partChannel(channel, 'Not bridged');
+    }
   }
 
   private awaitConsent(net: NetworkBridge, key: string, op: string): Promise<string | null> {
