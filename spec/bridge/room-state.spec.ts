@@ -168,6 +168,23 @@ describe('Room state both ways (fake homeserver, fake IRC server)', () => {
       expect(plUsers(plWrites()[1])).toEqual({ [BOT]: 100, [MOD]: 50, [CAROL_GHOST]: 50, [DAVE_GHOST]: 1 });
     });
 
+    test('a room that does not let the bot write power levels is left alone; later items still go out', async () => {
+      hs.override('PUT', PL_PATH, { status: 403, body: { errcode: 'M_FORBIDDEN', error: 'not enough power' } });
+      const logged: string[] = [];
+      configureLogging({ level: 'warn', format: 'json', sink: { write: (l) => logged.push(l) } });
+      await start();
+      await portal('@MatrixBridge @ircbob carol');
+      await until(() => plWrites()[0], 'an attempt');
+      bot.send(':ircbob!bob@irc.host TOPIC #lobby :still bridged');
+      await until(() => hs.requestsTo('PUT', /\/state\/m\.room\.topic\//)[0], 'the topic after it');
+      expect(plWrites()).toHaveLength(1);
+      expect(notices()).toEqual([]);
+      // A warning, not a delivery failure (which would be logged as an error).
+      const entries = logged.map((l) => JSON.parse(l) as { level: string; msg: string });
+      expect(entries.filter((e) => e.level === 'error')).toEqual([]);
+      expect(entries.map((e) => e.msg)).toContain('the room does not let the bridge follow the channel there');
+    });
+
     test('a status the room already reflects writes nothing; the level of the map follows prefix_power_levels', async () => {
       hs.override('GET', PL_PATH, { status: 200, body: { users: { [BOT]: 100, [BOB_GHOST]: 60 } } });
       await start({ prefix_power_levels: { o: 60 } });

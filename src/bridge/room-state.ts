@@ -11,6 +11,7 @@
  */
 import type { NetworkId, RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
+import { MatrixApiError } from '../matrix/client';
 import type { BridgeContext } from './context';
 import type { Ghosts } from './ghosts';
 import type { MatrixOutbox, OutboxItem } from './matrix-outbox';
@@ -119,11 +120,21 @@ export class IrcRoomState {
     }
   }
 
+  /** Carries out one item. A room that does not let the bot change its state (a linked room
+   *  where the bot's level is too low) is logged, not retried. */
   async deliver(roomId: RoomId, item: RoomStateItem): Promise<void> {
-    if (item.kind === 'power_levels') {
-      await this.applyLevels(roomId, item.users);
-    } else {
-      await this.applyRules(roomId, item);
+    try {
+      if (item.kind === 'power_levels') {
+        await this.applyLevels(roomId, item.users);
+      } else {
+        await this.applyRules(roomId, item);
+      }
+    } catch (err) {
+      if (!(err instanceof MatrixApiError && err.status === 403)) {
+        throw err;
+      }
+      this.log.warn('the room does not let the bridge follow the channel there', { room_id: roomId, kind: item.kind,
+        err: err.message });
     }
   }
 
