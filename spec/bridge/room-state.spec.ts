@@ -310,6 +310,17 @@ describe('Room state both ways (fake homeserver, fake IRC server)', () => {
       expect(store.getRoomByChannel('test' as never, '#lobby')?.key).toBeNull();
     });
 
+    test('+m in a room of version 12 leaves the creators out of users', async () => {
+      hs.on('GET', /\/state\/org\.matrix\.irc\.saved_rules\/$/, { status: 404, body: { errcode: 'M_NOT_FOUND' } })
+        .on('GET', /\/state\/m\.room\.create\/$/, { status: 200, body: { sender: BOT, content: { room_version: '12' } } });
+      hs.override('GET', PL_PATH, { status: 200, body: { users: { [BOT]: 100, [MOD]: 50 } } });
+      await start();
+      await portal('MatrixBridge ircbob carol');
+      bot.send(':carol!c@irc.host MODE #lobby +m');
+      const w = await until(() => plWrites()[0], 'power levels');
+      expect(w.body).toEqual({ users: { [MOD]: 50 }, events_default: 1 });
+    });
+
     test('+m needs the voice level to speak, -m restores the old level', async () => {
       hs.on('GET', /\/state\/org\.matrix\.irc\.saved_rules\/$/, { status: 404, body: { errcode: 'M_NOT_FOUND' } });
       await start();

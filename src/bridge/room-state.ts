@@ -212,7 +212,10 @@ export class IrcRoomState {
    *  Returns whether a saved rule was used up. */
   private async applyModerated(roomId: RoomId, on: boolean, saved: Record<string, unknown>,
     save: (key: string, value: unknown) => Promise<void>): Promise<boolean> {
-    const levels = (await this.ctx.matrix.getState(roomId, 'm.room.power_levels')) ?? {};
+    const read = (await this.ctx.matrix.getState(roomId, 'm.room.power_levels')) ?? {};
+    // Room version 12: power levels that name a creator in `users` are refused; drop such names.
+    const creators = privilegedCreators(await this.ctx.matrix.getStateEvent(roomId, 'm.room.create'));
+    const levels = withUserLevels(read, new Map(), creators) ?? read;
     const current = typeof levels.events_default === 'number' ? levels.events_default : 0;
     const voice = this.net.prefixLevels.v ?? 1;
     if (on && current < voice) {
