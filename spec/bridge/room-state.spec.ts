@@ -284,6 +284,42 @@ describe('Room state both ways (fake homeserver, fake IRC server)', () => {
     });
   });
 
+  describe('room rules -> channel modes', () => {
+    function stateEvent(type: string, content: Record<string, unknown>, prev: Record<string, unknown>): unknown {
+      return { type, room_id: ROOM, sender: MOD, state_key: '', event_id: `$r${++eventCounter}`, origin_server_ts: Date.now(),
+        content, unsigned: { prev_content: prev } };
+    }
+
+    test('the invite join rule sets +i and public removes it; a rule without a channel mode is told', async () => {
+      await start();
+      await portal();
+      push(stateEvent('m.room.join_rules', { join_rule: 'invite' }, { join_rule: 'public' }));
+      await bot.waitFor((l) => l.raw === 'MODE #lobby +i');
+      bot.send(':MatrixBridge!matrixbri@bridge.host MODE #lobby +i');
+      await bot.sync();
+      push(stateEvent('m.room.join_rules', { join_rule: 'knock' }, { join_rule: 'invite' }));
+      expect(await until(() => notices()[0], 'a notice')).toBe(`${MOD}: the join rule "knock" has no IRC channel mode; #lobby ` +
+        'stays as it is.');
+      push(stateEvent('m.room.join_rules', { join_rule: 'public' }, { join_rule: 'knock' }));
+      await bot.waitFor((l) => l.raw === 'MODE #lobby -i');
+      expect(modeChanges(bot)).toEqual(['MODE #lobby +i', 'MODE #lobby -i']);
+    });
+
+    test('events_default reaching the voice level sets +m, dropping below removes it; no operator: the sender is told', async () => {
+      await start();
+      await portal();
+      push(stateEvent('m.room.power_levels', { users: { [MOD]: 50 }, events_default: 1 }, { users: { [MOD]: 50 }, events_default: 0 }));
+      await bot.waitFor((l) => l.raw === 'MODE #lobby +m');
+      bot.send(':MatrixBridge!matrixbri@bridge.host MODE #lobby +m');
+      bot.send(':carol!c@irc.host MODE #lobby -o MatrixBridge');
+      await bot.sync();
+      push(stateEvent('m.room.power_levels', { users: { [MOD]: 50 }, events_default: 0 }, { users: { [MOD]: 50 }, events_default: 1 }));
+      expect(await until(() => notices()[0], 'a notice')).toBe(`${MOD}: #lobby stays as it is on IRC (-m not set): neither the ` +
+        'bridge bot nor your IRC connection is a channel operator there.');
+      expect(modeChanges(bot)).toEqual(['MODE #lobby +m']);
+    });
+  });
+
   describe('channel modes -> room rules', () => {
     const joinRules = (): RecordedRequest[] => hs.requestsTo('PUT', /\/state\/m\.room\.join_rules\//);
     const savedWrites = (): RecordedRequest[] => hs.requestsTo('PUT', new RegExp(`/state/${SAVED_RULES.replace(/\./g, '\\.')}/$`));

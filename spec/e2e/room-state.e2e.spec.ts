@@ -125,7 +125,7 @@ describe('room state e2e: power levels, channel modes, invites, kicks of Matrix 
     });
   }, STEP);
 
-  it('d. +i and +k make the room invite-only and -i/-k restore it; puppets join with the stored key', async () => {
+  it('d. +i and +k make the room invite-only and -i/-k restore it; puppets join with the stored key; the join rule sets +i', async () => {
     await guard(env, async () => {
       op.send(`MODE ${CHANNEL} +i`);
       await alice.waitForEvent(roomId, (ev) => fromBot(ev, 'm.room.join_rules') && ev.content.join_rule === 'invite', WAIT, 'invite only');
@@ -143,6 +143,19 @@ describe('room state e2e: power levels, channel modes, invites, kicks of Matrix 
       op.send(`MODE ${CHANNEL} -k sesame`);
       await alice.waitForEvent(roomId, (ev) => fromBot(ev, 'm.room.join_rules') && ev.content.join_rule === 'public', WAIT,
         'public after -k');
+
+      // The other way: alice's join rule becomes +i and back.
+      const rules = `/_matrix/client/v3/rooms/${enc(roomId)}/state/m.room.join_rules/`;
+      const ruleNow = async (): Promise<unknown> => (await alice.request<{ join_rule?: string }>('GET', rules)).join_rule;
+      for (let i = 0; i < 50 && (await ruleNow()) !== 'public'; i++) {
+        await sleep(100); // the rule -k restored is in place
+      }
+      await alice.request('PUT', rules, { join_rule: 'invite' });
+      const plusI = await op.waitFor((l) => l.command === 'MODE' && inChannel(l) && l.params[1] === '+i', WAIT, '+i from Matrix');
+      expect(plusI.nick).toBe('MatrixBridge');
+      await sleep(300); // the bridge reads its own MODE back
+      await alice.request('PUT', rules, { join_rule: 'public' });
+      await op.waitFor((l) => l.command === 'MODE' && inChannel(l) && l.params[1] === '-i', WAIT, '-i from Matrix');
     });
   }, STEP);
 

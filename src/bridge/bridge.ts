@@ -506,6 +506,9 @@ export class Bridge implements AppserviceHandlers {
       case 'power_levels':
         await this.roomState.handleMatrixPowerLevels(net, mapping.channel, e);
         break;
+      case 'join_rules':
+        await this.roomState.handleMatrixJoinRules(net, mapping.channel, e);
+        break;
       default:
         break;
     }

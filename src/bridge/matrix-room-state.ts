@@ -1,6 +1,7 @@
 /**
  * Room state from Matrix to IRC: power-level changes become +o/+h/+v (or their removal) on the
- * user's puppet or the IRC user behind a ghost, and an invite of a ghost becomes an IRC INVITE
+ * user's puppet or the IRC user behind a ghost; the join rule `invite` and an `events_default`
+ * at the voice level become +i and +m (and back); an invite of a ghost becomes an IRC INVITE
  * from the inviter's puppet. Called once per event, in order, from the queues. What cannot be
  * carried out is explained to the person in the room, logged, and changes nothing else.
  */
@@ -15,6 +16,10 @@ const log = getLogger('bridge.room-state.matrix');
 
 type PowerLevelsEvent = Extract<MatrixEvent, { kind: 'power_levels' }>;
 type MemberEvent = Extract<MatrixEvent, { kind: 'member' }>;
+type JoinRulesEvent = Extract<MatrixEvent, { kind: 'join_rules' }>;
+
+/** Join rules that are a channel mode: invite-only is +i, public is none. */
+const JOIN_RULE_INVITE_ONLY: Readonly<Record<string, boolean>> = { invite: true, public: false };
 
 /** The MODE that makes someone holding `held` (status letters) hold `wanted` instead: statuses
  *  the bridge sets that rank above `wanted` are taken, `wanted` is given. `order` is the
@@ -45,6 +50,10 @@ export class MatrixRoomState {
   async handleMatrixPowerLevels(net: NetworkBridge, channel: string, e: PowerLevelsEvent): Promise<void> {
     const roomId = e.roomId as RoomId;
     const sender = e.sender as UserId;
+    const voice = net.prefixLevels.v ?? 1;
+    if (e.prevEventsDefault !== null && (e.eventsDefault >= voice) !== (e.prevEventsDefault >= voice)) {
+      await this.sendChannelMode(net, channel, roomId, sender, e.eventsDefault >= voice ? '+m' : '-m');
+    }
     const order = net.statusPrefix().map((p) => p.mode);
     const levelOf = (users: Record<string, number>, u: string): number => users[u] ?? e.usersDefault;
     const users = new Set([...Object.keys(e.users), ...Object.keys(e.prevUsers ?? {})]);
@@ -74,6 +83,54 @@ export class MatrixRoomState {
       }
       await this.sendStatus(net, channel, roomId, sender, nick, change);
     }
+  }
+
+  /**
+   * A Matrix user changed the room's join rule: `invite` sets +i, `public` removes it. Other
+   * rules (knock, restricted) have no channel mode; the sender is told and IRC stays as it is.
+   */
+  async handleMatrixJoinRules(net: NetworkBridge, channel: string, e: JoinRulesEvent): Promise<void> {
+    const roomId = e.roomId as RoomId;
+    const sender = e.sender as UserId;
+    if (e.joinRule === e.prevJoinRule) {
+      return;
+    }
+    const inviteOnly = JOIN_RULE_INVITE_ONLY[e.joinRule];
+    if (inviteOnly === undefined) {
+      log.info('join rule not carried to IRC: no channel mode for it', { network: net.id, room_id: roomId, user_id: sender,
+        join_rule: e.joinRule });
+      await this.notify(roomId, `${sender}: the join rule "${e.joinRule.slice(0, 40)}" has no IRC channel mode; ${channel} stays ` +
+        'as it is.');
+      return;
+    }
+    if (net.hasChannelMode(channel, 'i') === inviteOnly) {
+      return; // IRC already says so (or this rule came from IRC)
+    }
+    await this.sendChannelMode(net, channel, roomId, sender, inviteOnly ? '+i' : '-i');
+  }
+
+  private async sendChannelMode(net: NetworkBridge, channel: string, roomId: RoomId, sender: UserId, change: string): Promise<void> {
+    if (net.hasChannelMode(channel, change.slice(1)) === change.startsWith('+')) {
+      return;
+    }
+    const puppet = net.puppets.get(sender)?.conn;
+    let sent = false;
+    if (net.isOperator(channel, net.botNick)) {
+      sent = net.sendAsBot('MODE', [channel, change]);
+    } else if (puppet?.state === 'registered' && net.isOperator(channel, puppet.nick)) {
+      sent = puppet.send('MODE', [channel, change]);
+    } else {
+      log.info('channel mode not set: no operator', { network: net.id, room_id: roomId, user_id: sender, change });
+      await this.notify(roomId, `${sender}: ${channel} stays as it is on IRC (${change} not set): neither the bridge bot nor ` +
+        'your IRC connection is a channel operator there.');
+      return;
+    }
+    if (!sent) {
+      await this.notify(roomId, `${sender}: ${change} was not set on ${channel}: the IRC connection that would carry it out is ` +
+        'not connected; try again later.');
+      return;
+    }
+    log.info('channel mode set on IRC from the room\'s rules', { network: net.id, room_id: roomId, user_id: sender, change });
   }
 
   /**

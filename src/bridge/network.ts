@@ -223,6 +223,11 @@ export class NetworkBridge {
     return this.channels.get(this.fold(channel))?.topic ?? null;
   }
 
+  /** Is one of the modes that become room rules (i, k, m, s, p) set on the channel? */
+  hasChannelMode(channel: string, mode: string): boolean {
+    return this.channels.get(this.fold(channel))?.modes.has(mode) ?? false;
+  }
+
   /** Is the channel secret or private (+s, +p), as the bot last saw it? */
   isSecret(channel: string): boolean {
     const modes = this.channels.get(this.fold(channel))?.modes;
