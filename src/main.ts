@@ -225,7 +225,8 @@ export async function run(args: Args): Promise<() => Promise<void>> {
     { network: net.id, state: net.connected ? 'bot_registered' : 'bot_connecting', count: 1 },
     ...Object.entries(net.puppets.counts()).map(([state, count]) => ({ network: net.id, state: `puppet_${state}`, count })),
   ]);
-  const appservice = new AppserviceServer({ hsToken: reg.hsToken, bind: config.appservice.bind, port }, bridge);
+  const appservice = new AppserviceServer({ hsToken: reg.hsToken, bind: config.appservice.bind, port,
+    provisioningSecret: config.appservice.provisioning_secret }, bridge);
   let stopping = false;
   const identd = ident ? new IdentServer({ bind: config.identd.bind, port: config.identd.port, registry: ident }) : null;
   if (identd) {

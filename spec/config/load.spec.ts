@@ -205,7 +205,7 @@ describe('parseConfig defaults', () => {
     expect(parseConfig(minimal())).toEqual<Config>({
       homeserver: { url: 'https://matrix.example.org', domain: 'example.org', media_url: 'https://matrix.example.org',
         catch_up_max_age_ms: 600000 },
-      appservice: { bind: '127.0.0.1', port: 9995 },
+      appservice: { bind: '127.0.0.1', port: 9995, provisioning_secret: null },
       database: { path: './data/bridge.db', key_file: 'data/credentials.key' },
       networks: {
         libera: {
@@ -213,11 +213,12 @@ describe('parseConfig defaults', () => {
           bot_nick: 'MatrixBridge', bot_username: 'matrixbridge',
           puppet_nick_template: '$DISPLAY[m]', puppet_username_template: '$LOCALPART', puppet_realname_template: '$MXID',
           ghost_user_template: '$NETWORK_$NICK', ghost_display_name_template: '$NICK', portal_alias_template: '$NETWORK_$CHANNEL',
-          dynamic_portals: true, mappings: [], max_lines: 3, send_burst: 5, send_rate: 1,
+          dynamic_portals: true, plumbing_consent_timeout_ms: 300000, mappings: [], max_lines: 3, send_burst: 5, send_rate: 1,
           connect_timeout_ms: 30000, max_concurrent_connects: 10, message_timeout_ms: 120000, max_pending_messages: 200, puppet_deaf_mode: 'auto',
           reconnect_max_delay_ms: 300000, netsplit_debounce_ms: 60000, puppet_idle_timeout_ms: 0, nick_regain_interval_ms: 30000,
           auth: 'auto', ipv6_prefix: null,
-          puppet_nick_follows_display_name: true, ban_mask: 'account_or_user_host', excluded_users: [], quit_message: 'Bridge shutting down',
+          puppet_nick_follows_display_name: true, ban_mask: 'account_or_user_host',
+          prefix_power_levels: { q: 95, a: 75, o: 50, h: 45, v: 1 }, excluded_users: [], quit_message: 'Bridge shutting down',
           raw_command_allowlist: ['AWAY', 'INVITE', 'LIST', 'MODE', 'MOTD', 'NAMES', 'NOTICE', 'PRIVMSG', 'TOPIC', 'WHO', 'WHOIS', 'WHOWAS'],
         },
       },

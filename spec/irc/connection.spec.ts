@@ -291,6 +291,11 @@ describe('IrcConnection against a scripted ircd', () => {
       { name: 'channel MODE set by a server', lines: [`:${SRV} MODE #chan +nt`],
         expected: [{ type: 'mode', channel: '#chan', by: null, changes: [
           { adding: true, mode: 'n', param: null, kind: 'flag' }, { adding: true, mode: 't', param: null, kind: 'flag' }] }] },
+      { name: '324 lists the channel\'s modes: a snapshot, by nobody', lines: [`:${SRV} 324 bot #chan +kin sesame`],
+        expected: [{ type: 'mode', channel: '#chan', by: null, snapshot: true, changes: [
+          { adding: true, mode: 'k', param: 'sesame', kind: 'setting' }, { adding: true, mode: 'i', param: null, kind: 'flag' },
+          { adding: true, mode: 'n', param: null, kind: 'flag' }] }] },
+      { name: 'INVITE', lines: [':op!o@h INVITE bot #chan'], expected: [{ type: 'invite', nick: 'bot', channel: '#chan', by: 'op' }] },
       { name: 'user MODE is not a channel mode', lines: [':bot MODE bot +i'], expected: [] },
       { name: 'ACCOUNT (account-notify)', lines: [`:${ALICE} ACCOUNT alice_acct`, `:${ALICE} ACCOUNT *`],
         expected: [{ type: 'account', nick: 'alice', account: 'alice_acct' }, { type: 'account', nick: 'alice', account: null }] },

@@ -50,6 +50,10 @@ class RecordingHandlers implements AppserviceHandlers {
   observeTransaction(seconds: number, outcome: string): void {
     this.calls.push({ name: 'observeTransaction', args: [seconds, outcome] });
   }
+  async provision(action: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+    this.calls.push({ name: 'provision', args: [action, body] });
+    return { status: 202, body: { status: 'waiting_for_consent', operator: 'op' } };
+  }
 
   names(): string[] {
     return this.calls.map((c) => c.name);
@@ -370,6 +374,71 @@ describe('AppserviceServer', () => {
       await expect(other.listen()).rejects.toThrow(/EADDRINUSE/);
       await other.close();
     });
+  });
+});
+
+describe('AppserviceServer: the provisioning API', () => {
+  const SECRET = 'provisioning-secret-0123456789abcdef';
+  const LINK = '/_matrix/provision/v1/link';
+  let server: AppserviceServer;
+  let handlers: RecordingHandlers;
+  let base: string;
+
+  async function start(secret: string | null): Promise<void> {
+    handlers = new RecordingHandlers();
+    server = new AppserviceServer({ hsToken: HS_TOKEN, bind: '127.0.0.1', port: 0, provisioningSecret: secret }, handlers);
+    base = `http://127.0.0.1:${await server.listen()}`;
+  }
+
+  async function post(path: string, token: string | null, body: string): Promise<{ status: number; body: unknown }> {
+    const res = await fetch(base + path, { method: 'POST', body,
+      headers: { 'content-type': 'application/json', ...(token !== null ? { authorization: `Bearer ${token}` } : {}) } });
+    return { status: res.status, body: JSON.parse(await res.text()) as unknown };
+  }
+
+  beforeAll(() => configureLogging({ level: 'error', sink: { write: () => undefined } }));
+  afterEach(async () => {
+    await server.close();
+  });
+
+  test('with the secret, a JSON object reaches the handler and its answer goes back', async () => {
+    await start(SECRET);
+    const r = await post(LINK, SECRET, JSON.stringify({ room_id: '!r:hs', channel: '#c' }));
+    expect(r).toEqual({ status: 202, body: { status: 'waiting_for_consent', operator: 'op' } });
+    expect(handlers.calls).toEqual([{ name: 'provision', args: ['link', { room_id: '!r:hs', channel: '#c' }] }]);
+  });
+
+  test.each([
+    { name: 'no token', token: null, status: 401, errcode: 'M_UNAUTHORIZED' },
+    { name: 'a wrong secret', token: 'x'.repeat(40), status: 403, errcode: 'M_FORBIDDEN' },
+    { name: 'the hs_token', token: HS_TOKEN, status: 403, errcode: 'M_FORBIDDEN' },
+  ])('$name -> $status, the handler is not called', async ({ token, status, errcode }) => {
+    await start(SECRET);
+    const r = await post(LINK, token, '{}');
+    expect(r).toEqual({ status, body: { errcode, error: expect.any(String) } });
+    expect(handlers.calls).toEqual([]);
+  });
+
+  test('the secret is not taken from the query string', async () => {
+    await start(SECRET);
+    const res = await fetch(`${base}${LINK}?access_token=${SECRET}`, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(401);
+  });
+
+  test.each([
+    { name: 'not JSON', body: 'link please', status: 400, errcode: 'M_NOT_JSON' },
+    { name: 'a JSON array', body: '[]', status: 400, errcode: 'M_BAD_JSON' },
+    { name: 'a body over 64 KiB', body: JSON.stringify({ x: 'y'.repeat(70 * 1024) }), status: 413, errcode: 'M_TOO_LARGE' },
+  ])('$name -> $status', async ({ body, status, errcode }) => {
+    await start(SECRET);
+    expect(await post(LINK, SECRET, body)).toEqual({ status, body: { errcode, error: expect.any(String) } });
+    expect(handlers.calls).toEqual([]);
+  });
+
+  test('without a secret configured the API does not exist', async () => {
+    await start(null);
+    expect((await post(LINK, SECRET, '{}')).status).toBe(404);
+    expect(handlers.calls).toEqual([]);
   });
 });
 

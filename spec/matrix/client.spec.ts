@@ -74,6 +74,9 @@ describe('MatrixClient against a recording homeserver', () => {
         body: { user_id: '@alice:hs', reason: 'kicked on IRC' } },
       { name: 'sendState', run: (c: MatrixClient) => c.sendState('!r:hs', 'm.room.topic', '', { topic: 't' }),
         method: 'PUT', path: '/_matrix/client/v3/rooms/!r%3Ahs/state/m.room.topic/', query: {}, body: { topic: 't' } },
+      { name: 'setDirectoryVisibility', run: (c: MatrixClient) => c.setDirectoryVisibility('!r:hs', 'private', '@bot:hs'),
+        method: 'PUT', path: '/_matrix/client/v3/directory/list/room/!r%3Ahs', query: { user_id: '@bot:hs' },
+        body: { visibility: 'private' } },
       { name: 'createRoom', run: (c: MatrixClient) => c.createRoom({ name: '#chan' }),
         method: 'POST', path: '/_matrix/client/v3/createRoom', query: {}, body: { name: '#chan' } },
     ])('$name: method, encoded path, query and JSON body', async ({ run, method, path, query, body }) => {
@@ -84,6 +87,16 @@ describe('MatrixClient against a recording homeserver', () => {
       expect({ method: r?.method, path: r?.path, query: r?.query, body: r?.body }).toEqual({ method, path, query, body });
       expect(r?.headers['content-type']).toBe('application/json');
       expect(r?.headers.authorization).toBe(`Bearer ${AS_TOKEN}`);
+    });
+
+    test('getStateEvent asks for the whole event (sender included); none is null', async () => {
+      hs.on('GET', '/_matrix/client/v3/rooms/!r%3Ahs/state/m.room.create/',
+        { status: 200, body: { type: 'm.room.create', sender: '@c:hs', content: { room_version: '12' } } },
+        { status: 404, body: { errcode: 'M_NOT_FOUND' } });
+      expect(await client().getStateEvent('!r:hs', 'm.room.create')).toEqual({ type: 'm.room.create', sender: '@c:hs',
+        content: { room_version: '12' } });
+      expect(hs.requests[0]?.query).toEqual({ format: 'event' });
+      expect(await client().getStateEvent('!r:hs', 'm.room.create')).toBeNull();
     });
 
     test('joinRoom returns the room ID the server answers', async () => {

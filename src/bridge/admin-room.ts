@@ -95,9 +95,10 @@ export class AdminRooms {
       direct = members.length <= 2;
     }
     if (!direct) {
-      await this.send(roomId, 'This bot only takes part in direct chats (your admin room). Use a channel\'s ' +
-        'portal alias to bridge a room.');
-      await this.ctx.matrix.leave(roomId, this.ctx.botUserId).catch(() => undefined);
+      // It stays: a moderator may link this room to a channel (!link in their admin room).
+      await this.send(roomId, 'To bridge this room to an IRC channel, a moderator of this room says ' +
+        '`!link <this room\'s ID or alias> <#channel>` in their admin room (a direct chat with this bot); a channel ' +
+        'operator on IRC is asked to agree. To join a channel without that, use its portal alias.');
       return;
     }
     this.ctx.store.setAdminRoom(userId, roomId);

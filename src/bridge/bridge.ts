@@ -10,13 +10,15 @@ import type { AppserviceHandlers } from '../matrix/appservice';
 import { type MatrixEvent, parseMatrixEvent } from '../matrix/events';
 import type { InboundEventInput, MemberRecord, RoomMapping } from '../store/store';
 import { builtinCommands } from './admin-commands';
-import { AdminRooms, type AdminServices } from './admin-room';
+import { AdminRooms, type AdminServices, CHANNEL_PATTERN } from './admin-room';
 import { CatchUp } from './catch-up';
+import { Plumbing } from './plumbing';
 import { PrivateMessages } from './private-messages';
 import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
 import { MatrixToIrc } from './matrix-to-irc';
 import { MatrixModeration } from './matrix-moderation';
+import { MatrixRoomState } from './matrix-room-state';
 import { NetworkBridge } from './network';
 import { Portals } from './portals';
 import { KeyedQueue } from './room-queue';
@@ -83,6 +85,8 @@ export class Bridge implements AppserviceHandlers {
   readonly outbox: MatrixOutbox;
   private readonly matrixToIrc: MatrixToIrc;
   private readonly moderation: MatrixModeration;
+  private readonly roomState: MatrixRoomState;
+  private readonly plumbing: Plumbing;
   private readonly queue: KeyedQueue;
   /** Highest inbound sequence number already handed to a room queue. */
   private dispatchedSeq = 0;
@@ -116,6 +120,7 @@ export class Bridge implements AppserviceHandlers {
     this.portals = new Portals(ctx, this.networks);
     this.matrixToIrc = new MatrixToIrc(ctx, notify);
     this.moderation = new MatrixModeration(ctx, notify);
+    this.roomState = new MatrixRoomState(ctx, notify);
     this.queue = new KeyedQueue((key, err) => log.error('Matrix event handling failed', { key, err }));
     const admins = (opts.bridgeAdmins ?? []).map((r) => new RegExp(r));
     const services: AdminServices = {
@@ -127,12 +132,17 @@ export class Bridge implements AppserviceHandlers {
     };
     this.adminRooms = new AdminRooms(ctx, services, []);
     this.adminRooms.addCommands(builtinCommands(ctx, services, (u) => this.adminRooms.helpFor(u)));
+    const plumbing = new Plumbing(ctx, this.portals, (u) => u === ctx.botUserId || this.isGhost(u));
+    this.plumbing = plumbing;
+    this.adminRooms.addCommands(plumbing.commands());
     const tellUser = (userId: UserId, text: string): void => void this.adminRooms.tell(userId, text);
     this.privateMessages = new PrivateMessages(ctx, (u) => this.networkOfGhost(u), tellUser);
     for (const net of this.networks.values()) {
       net.hooks = {
         privateMessage: (n, p, e) => this.privateMessages.onIrcMessage(n, p, e),
         privateRefusal: (n, p, e) => void this.privateMessages.onRefusal(n, p, e),
+        botPrivateMessage: (n, e) => plumbing.onBotMessage(n, e),
+        invited: (n, p, e) => void this.portals.onIrcInvite(n, p.userId, e.channel, e.by, tellUser),
         tellUser,
         networkCount: () => this.networks.size,
       };
@@ -333,8 +343,8 @@ export class Bridge implements AppserviceHandlers {
     }
     const net = fields.network ? this.networks.get(fields.network) : undefined;
     const channel = fields.channel;
-    if (!net || !channel || !/^[#&+!][^\s,\x07]+$/.test(channel)) {
-      return Promise.resolve([]);
+    if (!net || !channel || !/^[#&+!][^\s,\x07]+$/.test(channel) || net.isSecret(channel)) {
+      return Promise.resolve([]); // secret and private channels are not looked up
     }
     return Promise.resolve([{ alias: this.portals.alias(net, channel), protocol: 'irc', fields: { network: net.id, channel } }]);
   }
@@ -357,6 +367,53 @@ export class Bridge implements AppserviceHandlers {
       networks[n.id] = { bot: n.connected ? 'connected' : 'connecting', puppets: n.puppets.counts() };
     }
     return { ready: this.started, detail: { networks } };
+  }
+
+  /**
+   * The provisioning API: `link` {user_id, room_id (or alias), network, channel} asks a channel
+   * operator to agree, answers 202 once asked, and tells the outcome in the user's admin room;
+   * `unlink` {user_id, room_id, network} unlinks a room linked that way. `user_id` is the room
+   * moderator the call acts for; their power level is checked as for !link.
+   */
+  async provision(action: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
+    const bad = (error: string): { status: number; body: Record<string, unknown> } =>
+      ({ status: 400, body: { errcode: 'M_INVALID_PARAM', error } });
+    const field = (k: string): string | null => (typeof body[k] === 'string' ? body[k] as string : null);
+    if (action !== 'link' && action !== 'unlink') {
+      return { status: 404, body: { errcode: 'M_UNRECOGNIZED', error: 'Unknown provisioning call' } };
+    }
+    const userId = field('user_id');
+    const roomRef = field('room_id');
+    const network = field('network') ?? (this.networks.size === 1 ? [...this.networks.keys()][0] as string : null);
+    const net = network !== null ? this.networks.get(network) : undefined;
+    if (userId === null || !/^@[^:\s]+:\S+$/.test(userId)) {
+      return bad('user_id must be a Matrix user ID');
+    }
+    if (roomRef === null || !/^(![^\s]+|#[^:\s]+:\S+)$/.test(roomRef)) {
+      return bad('room_id must be a room ID or an alias');
+    }
+    if (!net) {
+      return bad(`network must be one of ${[...this.networks.keys()].join(', ')}`);
+    }
+    let roomId: RoomId;
+    try {
+      roomId = await this.plumbing.resolve(roomRef);
+    } catch (err) {
+      return { status: 404, body: { errcode: 'M_NOT_FOUND', error: (err as Error).message } };
+    }
+    if (action === 'unlink') {
+      const r = await this.plumbing.requestUnlink(userId as UserId, roomId, net);
+      return r.ok ? { status: 200, body: { status: 'unlinked', channel: r.value } }
+        : { status: 403, body: { errcode: 'M_FORBIDDEN', error: r.reason } };
+    }
+    const channel = field('channel');
+    if (channel === null || !CHANNEL_PATTERN.test(channel)) {
+      return bad('channel must be an IRC channel name');
+    }
+    const r = await this.plumbing.requestLink(userId as UserId, roomId, roomRef, net, channel,
+      (text) => this.adminRooms.tell(userId as UserId, text));
+    return r.ok ? { status: 202, body: { status: 'waiting_for_consent', operator: r.value } }
+      : { status: 403, body: { errcode: 'M_FORBIDDEN', error: r.reason } };
   }
 
   observeTransaction(seconds: number, outcome: string): void {
@@ -475,6 +532,8 @@ export class Bridge implements AppserviceHandlers {
             await this.moderation.handleMatrixUnban(net, mapping.channel, e);
           } else if (e.membership === 'leave') {
             await this.moderation.handleMatrixKick(net, mapping.channel, e);
+          } else if (e.membership === 'invite') {
+            await this.roomState.handleMatrixInvite(net, mapping.channel, mapping.key, e);
           }
         } else if (this.isGhost(e.stateKey) || e.stateKey === this.ctx.botUserId) {
           break;
@@ -485,11 +544,22 @@ export class Bridge implements AppserviceHandlers {
             await this.moderation.handleMatrixDisplayName(net, e.roomId as RoomId, e.stateKey as UserId, e.displayName);
           }
         } else {
+          if (e.membership === 'leave' && e.prevMembership === 'ban') {
+            await this.moderation.handleMatrixUnban(net, mapping.channel, e);
+          } else if ((e.membership === 'leave' || e.membership === 'ban') && e.sender !== e.stateKey) {
+            await this.moderation.handleMatrixKickOfUser(net, mapping.channel, e);
+          }
           await this.matrixToIrc.handleMatrixMember(net, mapping.channel, mapping.key, e);
         }
         break;
       case 'topic':
         await this.moderation.handleMatrixTopic(net, mapping.channel, mapping.key, e);
+        break;
+      case 'power_levels':
+        await this.roomState.handleMatrixPowerLevels(net, mapping.channel, e);
+        break;
+      case 'join_rules':
+        await this.roomState.handleMatrixJoinRules(net, mapping.channel, e);
         break;
       default:
         break;

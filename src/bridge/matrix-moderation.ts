@@ -13,6 +13,7 @@ import { getLogger } from '../log';
 import type { MatrixEvent } from '../matrix/events';
 import type { BridgeContext } from './context';
 import type { NetworkBridge } from './network';
+import { levelFor, powerOf, privilegedCreators } from './power-levels';
 import { templateSuffix } from './puppets';
 
 const log = getLogger('bridge.moderation.matrix');
@@ -114,12 +115,59 @@ export class MatrixModeration {
     log.info('ghost banned on IRC', { network: net.id, room_id: roomId, user_id: moderator, nick, mask, by: actor.value.who });
   }
 
-  /** A Matrix moderator lifted the ban of a ghost: the mask the bridge set for it is removed. */
+  /**
+   * A Matrix moderator kicked or banned a Matrix user: rather than only parting, their puppet is
+   * kicked from the channel (for a ban, after a +b on its mask), by the moderator's puppet or
+   * the bot as for a ghost. Returns whether it was; the caller then parts what is left (the
+   * puppet quits when that was its last channel).
+   */
+  async handleMatrixKickOfUser(net: NetworkBridge, channel: string, e: MemberEvent): Promise<boolean> {
+    const roomId = e.roomId as RoomId;
+    const target = e.stateKey as UserId;
+    const moderator = e.sender as UserId;
+    const conn = net.puppets.get(target)?.conn;
+    if (!conn || conn.state !== 'registered' || !net.isInChannel(channel, conn.nick)) {
+      return false;
+    }
+    const action = e.membership === 'ban' ? 'ban' : 'kick';
+    const actor = await this.actorFor(net, channel, roomId, moderator, action);
+    if (!actor.ok) {
+      log.info(`Matrix ${action} of a Matrix user carried to IRC as a PART only`, { network: net.id, room_id: roomId,
+        user_id: moderator, reason: actor.reason });
+      if (action === 'ban') {
+        await this.notify(roomId, `${moderator}: ${target} is banned here and leaves ${channel}, but no IRC ban was set: ` +
+          `${actor.reason}.`);
+      }
+      return false;
+    }
+    if (action === 'ban') {
+      const own = conn.userHost;
+      const mask = net.puppetBanMask(net.identityOf(conn.nick) ?? { nick: conn.nick, ident: own.user, host: own.host, account: null });
+      if (!actor.value.send('MODE', [channel, '+b', mask])) {
+        await this.notify(roomId, `${moderator}: ${target} is banned here but not on IRC in ${channel}: ${NOT_CONNECTED}.`);
+        return false;
+      }
+      this.ctx.store.saveLinkedBan({ network: net.id, channelFolded: net.fold(channel), userId: target, origin: 'matrix', mask });
+    }
+    const reason = actor.value.reason(e.reason, action === 'ban' ? 'Banned from Matrix' : 'Kicked from Matrix');
+    if (!actor.value.send('KICK', [channel, conn.nick, reason])) {
+      return false;
+    }
+    net.puppets.forgetChannel(target, channel);
+    log.info(`Matrix user's puppet ${action === 'ban' ? 'banned' : 'kicked'} on IRC`, { network: net.id, room_id: roomId,
+      user_id: moderator, target, by: actor.value.who });
+    return true;
+  }
+
+  /** A Matrix moderator lifted a ban: the IRC ban the bridge set for it (from Matrix), or the
+   *  IRC ban that caused it (for a Matrix user), is removed. */
   async handleMatrixUnban(net: NetworkBridge, channel: string, e: MemberEvent): Promise<void> {
     const roomId = e.roomId as RoomId;
     const ghost = e.stateKey as UserId;
     const moderator = e.sender as UserId;
-    const mask = this.ctx.store.getLinkedBanMask(net.id, net.fold(channel), ghost, 'matrix');
+    const origins = net.ghosts.isGhost(ghost) ? (['matrix'] as const) : (['matrix', 'irc'] as const);
+    const origin = origins.find((o) => this.ctx.store.getLinkedBanMask(net.id, net.fold(channel), ghost, o) !== null) ?? 'matrix';
+    const mask = this.ctx.store.getLinkedBanMask(net.id, net.fold(channel), ghost, origin);
     if (mask === null) {
       log.debug('unbanned ghost has no IRC ban set by the bridge', { network: net.id, room_id: roomId, user_id: ghost });
       return;
@@ -134,8 +182,8 @@ export class MatrixModeration {
       await this.notify(roomId, `${moderator}: the IRC ban ${mask} in ${channel} stays: ${NOT_CONNECTED}.`);
       return;
     }
-    this.ctx.store.removeLinkedBan(net.id, net.fold(channel), ghost, 'matrix');
-    log.info('ghost unbanned on IRC', { network: net.id, room_id: roomId, user_id: moderator, mask, by: actor.value.who });
+    this.ctx.store.removeLinkedBan(net.id, net.fold(channel), ghost, origin);
+    log.info('unbanned on IRC', { network: net.id, room_id: roomId, user_id: moderator, mask, by: actor.value.who });
   }
 
   /** A Matrix topic change: the sender's puppet sets the channel topic. IRC's refusal (not an
@@ -236,15 +284,15 @@ export class MatrixModeration {
       return { ok: false, reason: 'neither your IRC connection nor the bridge bot is a channel operator there' };
     }
     let levels: Record<string, unknown> | null;
+    let creators: Set<string>;
     try {
       levels = await this.ctx.matrix.getState(roomId, 'm.room.power_levels');
+      creators = privilegedCreators(await this.ctx.matrix.getStateEvent(roomId, 'm.room.create'));
     } catch (err) {
       return { ok: false, reason: `the bridge could not read the room's power levels (${(err as Error).message})` };
     }
-    const users = (levels?.users ?? {}) as Record<string, unknown>;
-    const num = (v: unknown, dflt: number): number => (typeof v === 'number' && Number.isInteger(v) ? v : dflt);
-    const mine = num(users[userId], num(levels?.users_default, 0));
-    const needed = num(levels?.[action], 50);
+    const mine = powerOf(levels, creators, userId);
+    const needed = levelFor(levels, action);
     if (mine < needed) {
       return { ok: false, reason: `your power level (${mine}) is below the room's ${action} level (${needed})` };
     }

@@ -28,7 +28,11 @@ export type OutboxItem =
   | { kind: 'kick'; userId: UserId; channel: string; by: string; reason: string }
   /** An IRC ban (or its removal) that matches one bridged Matrix user's puppet. */
   | { kind: 'ban'; userId: UserId; channel: string; by: string; mask: string }
-  | { kind: 'unban'; userId: UserId; channel: string; by: string; mask: string };
+  | { kind: 'unban'; userId: UserId; channel: string; by: string; mask: string }
+  /** Ghost power levels from channel statuses (null: back to `users_default`), batched. */
+  | { kind: 'power_levels'; users: Record<string, number | null> }
+  /** Room rules from channel modes; a rule left out did not change. */
+  | { kind: 'room_rules'; channel: string; inviteOnly?: boolean; moderated?: boolean; secret?: boolean };
 
 export type Deliver = (network: NetworkId, roomId: RoomId, item: OutboxItem) => Promise<void>;
 

@@ -15,17 +15,27 @@ import type { BridgeContext } from './context';
 import { Ghosts } from './ghosts';
 import { IrcModeration } from './irc-moderation';
 import { IrcUsers } from './irc-users';
+import type { PrefixLevels } from './power-levels';
+import { IrcRoomState, rulesOfModes } from './room-state';
 import { type Puppet, Puppets } from './puppets';
 import type { MatrixOutbox, OutboxItem } from './matrix-outbox';
 
 /** A QUIT reason of two server names ("hub.example.net leaf.example.net") is a netsplit. */
 const NETSPLIT = /^[\w-]+(\.[\w-]+)+ [\w-]+(\.[\w-]+)+$/;
+/** Status changes read within this long of each other become one power-levels event. */
+const STATUS_BATCH_MS = 300;
+/** Channel modes that become room rules. */
+const RULE_MODES = new Set(['i', 'k', 'm', 's', 'p']);
 
 export interface NetworkHooks {
   /** A private message (PRIVMSG, NOTICE, ACTION) to a user's puppet. */
   privateMessage?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'message'>) => void;
   /** The server refused something a puppet sent to a nick (401 No such nick). */
   privateRefusal?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'refused'>) => void;
+  /** A private message to the bridge bot (answers to a link request, `unlink`). */
+  botPrivateMessage?: (net: NetworkBridge, e: IrcEventOf<'message'>) => void;
+  /** Someone on IRC invited a user's puppet to a channel. */
+  invited?: (net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'invite'>) => void;
   /** Something about a user's IRC connection that they should know (their admin room). */
   tellUser?: (userId: UserId, text: string) => void;
   networkCount?: () => number;
@@ -38,6 +48,10 @@ interface ChannelState {
   /** folded nick -> status symbols (`@`, `+`), from NAMES and MODE */
   prefixes: Map<string, string>;
   topic: string | null;
+  /** Channel modes that become room rules (i, k, m, s, p) that are set. */
+  modes: Set<string>;
+  /** The bot asked for the mode list since it joined. */
+  modesAsked: boolean;
   /** Resolved when the bot's JOIN completed (end of NAMES); rejected when refused. */
   ready: Promise<void>;
   settle: { resolve: () => void; reject: (err: Error) => void };
@@ -59,6 +73,7 @@ export class NetworkBridge {
   /** What the bot knows of each IRC user it shares a channel with. */
   private readonly users: IrcUsers;
   private readonly moderation: IrcModeration;
+  private readonly roomState: IrcRoomState;
   /** Set by the bridge: where private messages, their refusals and notices for a user go. */
   hooks: NetworkHooks = {};
   private readonly exclusions: ReadonlyArray<{ regex: RegExp; reason: string }>;
@@ -85,6 +100,7 @@ export class NetworkBridge {
     }, (p, e) => this.onPuppetEvent(p, e));
     this.users = new IrcUsers((s) => this.fold(s));
     this.moderation = new IrcModeration(ctx, this, outbox, notifyRoom);
+    this.roomState = new IrcRoomState(ctx, this, outbox, STATUS_BATCH_MS);
     this.exclusions = cfg.excluded_users.map((rule) => ({ regex: new RegExp(rule.regex), reason: rule.reason }));
   }
 
@@ -109,6 +125,11 @@ export class NetworkBridge {
         resolve();
       }
     });
+  }
+
+  /** `prefix_power_levels`: the Matrix level of each channel status. */
+  get prefixLevels(): PrefixLevels {
+    return this.cfg.prefix_power_levels;
   }
 
   get botNick(): string {
@@ -143,6 +164,7 @@ export class NetworkBridge {
     this.readyWaiters.splice(0).forEach((w) => w());
     this.splitQuits.forEach((t) => clearTimeout(t));
     this.splitQuits.clear();
+    this.roomState.stop();
     await this.puppets.stopAll(reason);
     await this.bot?.quit(reason);
   }
@@ -155,7 +177,8 @@ export class NetworkBridge {
       let settle!: ChannelState['settle'];
       const ready = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
       ready.catch(() => undefined);
-      st = { name: channel, nicks: new Map(), prefixes: new Map(), topic: null, ready, settle, joined: false };
+      st = { name: channel, nicks: new Map(), prefixes: new Map(), topic: null, modes: new Set(), modesAsked: false, ready, settle,
+        joined: false };
       this.channels.set(folded, st);
       if (this.connected) {
         this.bot?.join(channel, key);
@@ -174,6 +197,22 @@ export class NetworkBridge {
     return state;
   }
 
+  /** The bot leaves `channel` (its room is no longer bridged). */
+  partChannel(channel: string, reason: string): void {
+    const folded = this.fold(channel);
+    const st = this.channels.get(folded);
+    this.channels.delete(folded);
+    if (st?.joined) {
+      this.sendAsBot('PART', [st.name, reason]);
+    }
+  }
+
+  /** Channel operators (and higher) in `channel` other than the bridge's own, as last seen. */
+  operatorsOf(channel: string): string[] {
+    const nicks = this.channels.get(this.fold(channel))?.nicks.values() ?? [];
+    return [...nicks].filter((n) => !this.isOwnNick(n) && this.isOperator(channel, n));
+  }
+
   /** Is `nick` in `channel`, as the bot last saw it? */
   isInChannel(channel: string, nick: string): boolean {
     return this.channels.get(this.fold(channel))?.nicks.has(this.fold(nick)) ?? false;
@@ -184,6 +223,28 @@ export class NetworkBridge {
     return this.channels.get(this.fold(channel))?.topic ?? null;
   }
 
+  /** Is one of the modes that become room rules (i, k, m, s, p) set on the channel? */
+  hasChannelMode(channel: string, mode: string): boolean {
+    return this.channels.get(this.fold(channel))?.modes.has(mode) ?? false;
+  }
+
+  /** Is the channel secret or private (+s, +p), as the bot last saw it? */
+  isSecret(channel: string): boolean {
+    const modes = this.channels.get(this.fold(channel))?.modes;
+    return modes !== undefined && rulesOfModes(modes).secret;
+  }
+
+  /** The status modes (letters, highest first) `nick` has in `channel`. */
+  statusModes(channel: string, nick: string): string[] {
+    const symbols = this.channels.get(this.fold(channel))?.prefixes.get(this.fold(nick)) ?? '';
+    return this.statusPrefix().filter((p) => symbols.includes(p.symbol)).map((p) => p.mode);
+  }
+
+  /** The server's status modes (PREFIX), highest first. */
+  statusPrefix(): ReadonlyArray<{ mode: string; symbol: string }> {
+    return this.bot?.modeRules.prefix ?? [{ mode: 'o', symbol: '@' }, { mode: 'v', symbol: '+' }];
+  }
+
   /** nick!user@host (and account) of an IRC user the bot has seen, or null. */
   identityOf(nick: string): IrcIdentity | null {
     return this.users.get(nick);
@@ -192,6 +253,13 @@ export class NetworkBridge {
   /** The ban mask (by `ban_mask`) that targets this IRC user. */
   banMask(who: IrcIdentity): string {
     return banMaskFor(who, this.cfg.ban_mask, this.bot?.extban ?? null);
+  }
+
+  /** The ban mask for a Matrix user's puppet: never by host alone, which is the bridge's and
+   *  would ban every puppet. */
+  puppetBanMask(who: IrcIdentity): string {
+    const style = this.cfg.ban_mask.startsWith('account_') ? 'account_or_user_host' : 'user_host';
+    return banMaskFor(who, style, this.bot?.extban ?? null);
   }
 
   /** Is `nick` a channel operator (or higher) in `channel`, as the bot last saw it? */
@@ -323,8 +391,8 @@ export class NetworkBridge {
   private handleIrcMessage(e: IrcEventOf<'message'>): void {
     const roomId = this.roomOf(e.target);
     if (!roomId || this.isOwnNick(e.from.nick)) {
-      if (!roomId && !this.bot?.isChannel(e.target)) {
-        this.log.debug('private message to the bot ignored', { nick: e.from.nick });
+      if (!roomId && !this.bot?.isChannel(e.target) && !this.isOwnNick(e.from.nick)) {
+        this.hooks.botPrivateMessage?.(this, e);
       }
       return;
     }
@@ -383,6 +451,10 @@ export class NetworkBridge {
       case 'unban':
         await this.moderation.deliver(roomId, item);
         break;
+      case 'power_levels':
+      case 'room_rules':
+        await this.roomState.deliver(roomId, item);
+        break;
       case 'sync': {
         const keep = new Set<string>(item.keep);
         const members = await this.ctx.matrix.joinedMembers(roomId);
@@ -412,6 +484,7 @@ export class NetworkBridge {
     }
     if (this.fold(e.user.nick) === this.fold(this.botNick)) {
       st.joined = true;
+      st.modesAsked = false;
       st.nicks.clear();
       st.prefixes.clear();
       return;
@@ -421,6 +494,8 @@ export class NetworkBridge {
     const roomId = this.roomOf(e.channel);
     if (roomId && !this.isOwnNick(e.user.nick)) {
       this.outbox.push(this.id, roomId, { kind: 'join', userId: this.ghosts.userIdFor(e.user.nick), nick: e.user.nick });
+      // A JOIN carries no status: a level the ghost had from an earlier visit goes.
+      this.roomState.noteStatus(st.name, e.user.nick, [], true);
     }
   }
 
@@ -506,10 +581,14 @@ export class NetworkBridge {
     const userId = this.puppets.userIdOfNick(e.nick);
     const roomId = this.roomOf(e.channel);
     if (userId && roomId) {
-      // The puppet's own connection forgets the channel; here the Matrix side follows.
+      // The puppet's own connection forgets the channel; here the Matrix side follows, unless
+      // the kick came from Matrix (sent by the bot or a puppet).
       const st = this.channels.get(this.fold(e.channel));
       st?.nicks.delete(this.fold(e.nick));
       st?.prefixes.delete(this.fold(e.nick));
+      if (this.isOwnNick(e.by)) {
+        return;
+      }
       this.outbox.push(this.id, roomId, { kind: 'kick', userId, channel: e.channel, by: e.by, reason: e.reason });
       return;
     }
@@ -526,23 +605,45 @@ export class NetworkBridge {
     if (!roomId || e.by === null || this.isOwnNick(e.by)) {
       return;
     }
+    this.roomState.flush(st?.name ?? e.channel); // an operator's level first, so their ghost may set it
     this.outbox.push(this.id, roomId, { kind: 'topic', userId: this.ghosts.userIdFor(e.by), nick: e.by, topic: e.topic });
   }
 
-  // MODE <channel> <modes> [params...]: member status is followed, bans go to moderation; other
-  // channel modes are not bridged yet.
+  // MODE <channel> <modes> [params...]: member statuses become ghost power levels, bans go to
+  // moderation, +i +k +m +s +p become room rules; other modes are not bridged. A 324 (the
+  // mode list the bot asks for after joining) lists every mode that is set.
   private handleIrcMode(e: IrcEventOf<'mode'>): void {
     const st = this.channels.get(this.fold(e.channel));
     if (!st) {
       return;
     }
-    const prefix = this.bot?.modeRules.prefix ?? [];
+    const prefix = this.statusPrefix();
+    const before = rulesOfModes(st.modes);
+    let rulesTouched = e.snapshot === true;
+    if (e.snapshot) {
+      st.modes.clear();
+    }
     for (const c of e.changes) {
       if (c.kind === 'list' && c.mode === 'b' && c.param !== null) {
         this.moderation.handleIrcBan({ name: st.name, nicks: st.nicks.values() }, e.by, c);
         continue;
       }
+      if (RULE_MODES.has(c.mode) && c.kind !== 'prefix' && c.kind !== 'list') {
+        rulesTouched = true;
+        if (c.adding) {
+          st.modes.add(c.mode);
+        } else {
+          st.modes.delete(c.mode);
+        }
+        if (c.mode === 'k') {
+          this.rememberKey(st.name, c.adding ? c.param : null);
+        }
+        continue;
+      }
       if (c.kind !== 'prefix' || c.param === null) {
+        if (c.kind === 'flag' || c.kind === 'setting') {
+          this.log.debug('channel mode not bridged', { channel: st.name, mode: c.mode });
+        }
         continue;
       }
       const folded = this.fold(c.param);
@@ -552,6 +653,21 @@ export class NetworkBridge {
       // Keep the server's order (highest status first).
       const next = c.adding ? prefix.map((p) => p.symbol).filter((x) => x === symbol || without.includes(x)).join('') : without;
       st.prefixes.set(folded, next);
+      if (!this.isOwnNick(c.param) && st.nicks.has(folded)) {
+        this.roomState.noteStatus(st.name, st.nicks.get(folded) as string, this.statusModes(st.name, c.param));
+      }
+    }
+    if (rulesTouched) {
+      this.roomState.noteRules(st.name, before, rulesOfModes(st.modes), e.snapshot === true);
+    }
+  }
+
+  /** +k: the key is stored with the mapping, so puppets (and the bot, after a reconnect) can
+   *  join; -k forgets it. */
+  private rememberKey(channel: string, key: string | null): void {
+    const mapping = this.ctx.store.getRoomByChannel(this.id, this.fold(channel));
+    if (mapping && mapping.key !== key && (key === null || !/[\s,\0]/.test(key))) {
+      this.ctx.store.upsertRoomMapping({ ...mapping, key }, this.fold(channel));
     }
   }
 
@@ -569,6 +685,27 @@ export class NetworkBridge {
     const roomId = this.roomOf(e.channel);
     if (roomId) {
       this.syncGhosts(roomId, st);
+      this.noteStatuses(st);
+    }
+    if (!st.modesAsked) {
+      st.modesAsked = true;
+      this.sendAsBot('MODE', [st.name]); // the answer (324) states the channel's modes
+    }
+  }
+
+  /** A channel became a room: what the bot knows of its statuses and modes follows (what it
+   *  read before the room existed had nowhere to go). */
+  noteChannelState(st: ChannelState): void {
+    this.noteStatuses(st);
+    this.roomState.noteRules(st.name, { inviteOnly: false, moderated: false, secret: false }, rulesOfModes(st.modes), false);
+  }
+
+  /** Every IRC user's status in the channel, as ghost power levels. */
+  private noteStatuses(st: ChannelState): void {
+    for (const nick of st.nicks.values()) {
+      if (!this.isOwnNick(nick)) {
+        this.roomState.noteStatus(st.name, nick, this.statusModes(st.name, nick));
+      }
     }
   }
 
@@ -618,6 +755,11 @@ export class NetworkBridge {
       }
       case 'kick':
         this.puppets.forgetChannel(p.userId, e.channel);
+        break;
+      case 'invite':
+        if (p.conn && this.fold(e.nick) === this.fold(p.conn.nick) && !this.isOwnNick(e.by)) {
+          this.hooks.invited?.(this, p, e);
+        }
         break;
       case 'closed':
         if (e.banned) {

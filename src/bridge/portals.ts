@@ -112,7 +112,43 @@ export class Portals {
       net.fold(state.name));
     log.info('portal room created', { network: net.id, channel: state.name, room_id: roomId });
     net.syncGhosts(roomId, state);
+    net.noteChannelState(state);
     return roomId;
+  }
+
+  /**
+   * Someone on IRC invited a Matrix user's puppet to `channel`: the user is invited to the
+   * channel's room, which is created when it does not exist yet. When that cannot be done the
+   * user is told (`tell`, their admin room).
+   */
+  async onIrcInvite(net: NetworkBridge, userId: UserId, channel: string, by: string,
+    tell: (userId: UserId, text: string) => void): Promise<void> {
+    let roomId: RoomId | null = null;
+    let problem: string | null = null;
+    if (!/^[#&+!][^\s,\x07\0]+$/.test(channel)) {
+      problem = 'that is not a channel name the bridge accepts';
+    } else {
+      try {
+        roomId = await this.ensurePortal(net, channel as Channel, null);
+        problem = roomId === null ? 'the bridge could not open a room for it (it may not join that channel)' : null;
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+    }
+    if (roomId !== null) {
+      if (this.ctx.store.getMember(roomId, userId) !== null) {
+        return; // already in the room
+      }
+      try {
+        await this.ctx.matrix.invite(roomId, userId, this.ctx.botUserId);
+        log.info('IRC invite carried to Matrix', { network: net.id, channel, user_id: userId, by });
+        return;
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+    }
+    log.info('IRC invite not carried to Matrix', { network: net.id, channel, user_id: userId, by, reason: problem });
+    tell(userId, `${by} invited you to ${channel} on IRC (${net.cfg.name}), but ${problem}.`);
   }
 
   /** Bridges the config's static mappings: records them and makes the bot join both sides. */
@@ -141,7 +177,7 @@ export class Portals {
   }
 
   /** Matrix users already in a newly bridged room get puppets like those who join later. */
-  private async recordMatrixMembers(roomId: RoomId, isOurs: (userId: string) => boolean): Promise<void> {
+  async recordMatrixMembers(roomId: RoomId, isOurs: (userId: string) => boolean): Promise<void> {
     const members = await this.ctx.matrix.joinedMembers(roomId);
     for (const [userId, info] of Object.entries(members)) {
       if (!isOurs(userId)) {
@@ -151,7 +187,7 @@ export class Portals {
   }
 
   /** MSC2346 bridge info, under both the stable and the legacy event type. */
-  private bridgeState(net: NetworkBridge, channel: string): Array<{ type: string; state_key: string; content: Record<string, unknown> }> {
+  bridgeState(net: NetworkBridge, channel: string): Array<{ type: string; state_key: string; content: Record<string, unknown> }> {
     const content = {
       bridgebot: this.ctx.botUserId,
       protocol: { id: 'irc', displayname: 'IRC' },

@@ -85,6 +85,9 @@ const network = obj({
   dynamic_portals: bool().default(true)
     .doc("Create a portal room on demand when a Matrix user joins a channel's alias.")
     .risk('true lets any Matrix user bridge any public channel by joining its alias.'),
+  plumbing_consent_timeout_ms: int({ min: 0, max: 3600000 }).default(300000)
+    .doc("How long a channel operator has to answer yes when a Matrix room moderator asks to link an existing room to a channel (!link); 0 turns linking off.")
+    .risk('Anyone who is a channel operator at the time can allow a link; long values keep a request open after the operator changed.'),
   mappings: listOf(mapping).unique('channel', foldChannel).unique('room_id').default([])
     .doc('Static room <-> channel bridges, set up at start.'),
   max_lines: int({ min: 1, max: 50 }).default(3)
@@ -143,6 +146,14 @@ const network = obj({
   ban_mask: enumOf(['account_or_user_host', 'account_or_host', 'user_host', 'host']).default('account_or_user_host')
     .doc("The IRC ban (+b) set for a Matrix ban of an IRC user's ghost: account_or_* use the services account (the server's account extban) when the network told the account, else *!*user@host (user_host) or *!*@host (host).")
     .risk('host bans everyone behind the same address (shared hosts, cloaks of a whole provider); user_host is evaded by changing the username.'),
+  prefix_power_levels: section({
+    q: int({ min: 0, max: 100 }).default(95).doc('Power level of a channel owner (+q, ~).'),
+    a: int({ min: 0, max: 100 }).default(75).doc('Power level of a channel admin (+a, &).'),
+    o: int({ min: 0, max: 100 }).default(50).doc('Power level of a channel operator (+o, @).'),
+    h: int({ min: 0, max: 100 }).default(45).doc('Power level of a half-operator (+h, %).'),
+    v: int({ min: 0, max: 100 }).default(1).doc('Power level of a voiced user (+v, +); also the level +m asks for to speak.'),
+  }).doc("Matrix power level of an IRC user's ghost for each channel status (only the statuses the server's PREFIX has are used); a Matrix user whose power level reaches o's or v's level gets +o or +v on their puppet when the bot is an operator.")
+    .risk('A level at or above the room\'s kick, ban or state levels lets IRC operators moderate the Matrix room as their ghosts; 100 gives them as much power as the bridge.'),
   excluded_users: listOf(exclusion).default([])
     .doc('Matrix users who never get an IRC connection on this network (first matching rule wins). Their messages stay on Matrix and they are told why.'),
   quit_message: str().default('Bridge shutting down')
@@ -193,6 +204,9 @@ export const configSchema = obj({
     bind: host('an address').default('127.0.0.1').doc('Address the appservice HTTP listener binds to.')
       .risk('0.0.0.0 exposes the transaction endpoint beyond the homeserver; only hs_token guards it.'),
     port: port().default(9995).doc('Port of the appservice listener; must match the url in registration.yaml.'),
+    provisioning_secret: nullable(str({ pattern: /^\S{32,}$/, expect: 'at least 32 characters without spaces' })).default(null)
+      .doc('Shared secret of the provisioning API (POST /_matrix/provision/v1/link and /unlink on the appservice listener, as `Authorization: Bearer <secret>`); null turns the API off.')
+      .risk('Whoever has it can ask to link any room whose moderator they name; the channel operator\'s consent is still asked. Keep it out of logs and version control.'),
   }).doc('The HTTP listener the homeserver sends transactions and queries to.'),
   database: section({
     path: str().default('./data/bridge.db').doc('SQLite database file, created if missing.')

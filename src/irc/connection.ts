@@ -520,6 +520,13 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
             changes: parseModeChanges(p[1] ?? '', p.slice(2), this.modeRules) });
         }
         return true;
+      case '324': // RPL_CHANNELMODEIS <me> <channel> <modes> [params]
+        this.emitEvent({ type: 'mode', channel: p[1] ?? '', by: null, snapshot: true,
+          changes: parseModeChanges(p[2] ?? '', p.slice(3), this.modeRules) });
+        return true;
+      case 'INVITE': // INVITE <nick> <channel>
+        this.emitEvent({ type: 'invite', nick: p[0] ?? '', channel: p[1] ?? '', by: m.nick });
+        return false;
       case '332':
         this.emitEvent({ type: 'topic', channel: p[1] ?? '', topic: p[2] ?? '', by: null });
         return false;

@@ -24,8 +24,11 @@ export type IrcEvent =
   /** account-notify: `account` is null when the user logged out. */
   | { type: 'account'; nick: string; account: string | null }
   | { type: 'topic'; channel: string; topic: string; by: string | null }
-  /** A channel MODE line, one change per letter; `by` is null when a server set it. */
-  | { type: 'mode'; channel: string; by: string | null; changes: ModeChange[] }
+  /** A channel MODE line, one change per letter; `by` is null when a server set it.
+   *  `snapshot`: the channel's full mode list (324), every mode not in it is off. */
+  | { type: 'mode'; channel: string; by: string | null; changes: ModeChange[]; snapshot?: boolean }
+  /** INVITE: `by` invites `nick` (this connection, or someone else with invite-notify). */
+  | { type: 'invite'; channel: string; nick: string; by: string }
   /** The server refused something this connection asked for. */
   | { type: 'refused'; code: string; target: string; reason: string }
   /** The outcome of identifying to services (SASL at registration, or NickServ IDENTIFY after).

@@ -1,7 +1,8 @@
 /**
  * The appservice HTTP API the homeserver calls: transactions, user and alias queries,
  * third-party lookups and ping, plus `/health` for operators. Every `/_matrix/app/` route checks
- * hs_token (401 without one, 403 with a wrong one) in constant time.
+ * hs_token (401 without one, 403 with a wrong one) in constant time. The provisioning API
+ * (`/_matrix/provision/v1/`), when a secret is configured, checks that secret the same way.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -26,6 +27,9 @@ export interface AppserviceHandlers {
   thirdPartyUsers(protocol: string | null, fields: Record<string, string>): Promise<unknown[]> | null;
   health(): { ready: boolean; detail: Record<string, unknown> };
   observeTransaction?(seconds: number, outcome: string): void;
+  /** A provisioning call (`link`, `unlink`) with its JSON object body, already authenticated.
+   *  Answers with an HTTP status and a JSON body; must not wait on IRC for long. */
+  provision?(action: string, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }>;
 }
 
 export interface AppserviceServerOptions {
@@ -33,7 +37,12 @@ export interface AppserviceServerOptions {
   bind: string;
   port: number;
   maxBodyBytes?: number;
+  /** Secret of the provisioning API; null or absent: the API answers 404. */
+  provisioningSecret?: string | null;
 }
+
+/** Provisioning bodies are small JSON objects. */
+const PROVISION_MAX_BODY = 64 * 1024;
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly errcode: string, message: string) {
@@ -46,10 +55,12 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 export class AppserviceServer {
   private server: Server | null = null;
   private readonly tokenDigest: Buffer;
+  private readonly provisionDigest: Buffer | null;
   private readonly maxBody: number;
 
   constructor(private readonly opts: AppserviceServerOptions, private readonly handlers: AppserviceHandlers) {
     this.tokenDigest = digest(opts.hsToken);
+    this.provisionDigest = opts.provisioningSecret ? digest(opts.provisioningSecret) : null;
     this.maxBody = opts.maxBodyBytes ?? 32 * 1024 * 1024;
   }
 
@@ -79,6 +90,10 @@ export class AppserviceServer {
     try {
       if (path === '/health' || path === '/health/ready' || path === '/health/live') {
         this.handleHealth(path, res);
+        return;
+      }
+      if (path.startsWith('/_matrix/provision/')) {
+        await this.handleProvision(path, req, res);
         return;
       }
       if (!path.startsWith('/_matrix/app/') && !path.startsWith('/transactions/') && !path.startsWith('/users/') &&
@@ -127,20 +142,45 @@ export class AppserviceServer {
     }
   }
 
-  private checkToken(req: IncomingMessage, url: URL): void {
+  private checkToken(req: IncomingMessage, url: URL, expected: Buffer = this.tokenDigest, allowQuery = true): void {
     const header = req.headers.authorization;
     let token: string | null = null;
     if (header?.startsWith('Bearer ')) {
       token = header.slice(7);
-    } else if (url.searchParams.has('access_token')) {
+    } else if (allowQuery && url.searchParams.has('access_token')) {
       token = url.searchParams.get('access_token');
     }
     if (token === null || token === '') {
       throw new HttpError(401, 'M_UNAUTHORIZED', 'Missing token');
     }
-    if (!timingSafeEqual(digest(token), this.tokenDigest)) {
+    if (!timingSafeEqual(digest(token), expected)) {
       throw new HttpError(403, 'M_FORBIDDEN', 'Bad token');
     }
+  }
+
+  // POST /_matrix/provision/v1/<action> with `Authorization: Bearer <secret>` and a JSON object
+  private async handleProvision(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const provision = this.handlers.provision;
+    if (this.provisionDigest === null || !provision) {
+      throw new HttpError(404, 'M_UNRECOGNIZED', 'Unrecognized request');
+    }
+    this.checkToken(req, new URL('http://localhost'), this.provisionDigest, false);
+    const m = /^\/_matrix\/provision\/v1\/([a-z]+)$/.exec(path);
+    if (!m || req.method !== 'POST') {
+      throw new HttpError(404, 'M_UNRECOGNIZED', 'Unrecognized request');
+    }
+    const raw = await readBody(req, PROVISION_MAX_BODY);
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'M_NOT_JSON', 'Body is not JSON');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new HttpError(400, 'M_BAD_JSON', 'Body must be a JSON object');
+    }
+    const answer = await provision.call(this.handlers, m[1] as string, body as Record<string, unknown>);
+    send(res, answer.status, answer.body);
   }
 
   private async handleTransaction(txnId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {

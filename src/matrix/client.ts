@@ -224,6 +224,29 @@ export class MatrixClient {
     }
   }
 
+  /** A whole state event (sender included), or null when the room has none. */
+  async getStateEvent(roomId: string, type: string, stateKey = ''): Promise<Record<string, unknown> | null> {
+    try {
+      return await this.request('GET', `/_matrix/client/v3/rooms/${enc(roomId)}/state/${enc(type)}/${enc(stateKey)}`,
+        { noRetry: true, query: { format: 'event' } });
+    } catch (err) {
+      if (err instanceof MatrixApiError && err.status === 404) {
+        return null;
+      }
+      throw err;
+    }
+  }
+
+  /** Whether the room is published in the server's room directory. */
+  async getDirectoryVisibility(roomId: string): Promise<'public' | 'private'> {
+    const r = await this.request<{ visibility?: unknown }>('GET', `/_matrix/client/v3/directory/list/room/${enc(roomId)}`);
+    return r.visibility === 'public' ? 'public' : 'private';
+  }
+
+  setDirectoryVisibility(roomId: string, visibility: 'public' | 'private', asUser?: string): Promise<unknown> {
+    return this.request('PUT', `/_matrix/client/v3/directory/list/room/${enc(roomId)}`, { asUser, body: { visibility } });
+  }
+
   async joinedMembers(roomId: string): Promise<Record<string, { display_name?: string }>> {
     const r = await this.request<{ joined: Record<string, { display_name?: string }> }>('GET',
       `/_matrix/client/v3/rooms/${enc(roomId)}/joined_members`);

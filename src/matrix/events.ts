@@ -32,6 +32,14 @@ export type MatrixEvent =
       isDirect: boolean;
     })
   | (BaseEvent & { kind: 'topic'; topic: string })
+  /** `users` of the new power levels and of the ones it replaced (from `unsigned.prev_content`;
+   *  null when the homeserver did not say). Levels that are not integers are left out. */
+  | (BaseEvent & { kind: 'power_levels'; users: Record<string, number>; prevUsers: Record<string, number> | null;
+      usersDefault: number;
+      /** `events_default` now and before (null when not said). */
+      eventsDefault: number; prevEventsDefault: number | null })
+  /** `m.room.join_rules`: the rule now and before (null when the homeserver did not say). */
+  | (BaseEvent & { kind: 'join_rules'; joinRule: string; prevJoinRule: string | null })
   | (BaseEvent & { kind: 'other'; type: string });
 
 export type ParseResult = { ok: true; event: MatrixEvent } | { ok: false; reason: string };
@@ -72,11 +80,42 @@ export function parseMatrixEvent(raw: unknown): ParseResult {
           displayName: str(content.displayname), reason: str(content.reason), isDirect: content.is_direct === true },
       };
     }
+    case 'm.room.power_levels': {
+      const unsigned = isObj(raw.unsigned) ? raw.unsigned : {};
+      const prev = isObj(unsigned.prev_content) ? unsigned.prev_content : null;
+      return {
+        ok: true,
+        event: { ...base, kind: 'power_levels', users: intLevels(content.users), prevUsers: prev ? intLevels(prev.users) : null,
+          usersDefault: intOr(content.users_default, 0), eventsDefault: intOr(content.events_default, 0),
+          prevEventsDefault: prev ? intOr(prev.events_default, 0) : null },
+      };
+    }
+    case 'm.room.join_rules': {
+      const unsigned = isObj(raw.unsigned) ? raw.unsigned : {};
+      const prev = isObj(unsigned.prev_content) ? str(unsigned.prev_content.join_rule) : null;
+      return { ok: true, event: { ...base, kind: 'join_rules', joinRule: str(content.join_rule) ?? '', prevJoinRule: prev } };
+    }
     case 'm.room.topic':
       return { ok: true, event: { ...base, kind: 'topic', topic: str(content.topic) ?? '' } };
     default:
       return { ok: true, event: { ...base, kind: 'other', type } };
   }
+}
+
+function intOr(v: unknown, dflt: number): number {
+  return typeof v === 'number' && Number.isInteger(v) ? v : dflt;
+}
+
+function intLevels(v: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (isObj(v)) {
+    for (const [userId, level] of Object.entries(v)) {
+      if (typeof level === 'number' && Number.isInteger(level)) {
+        out[userId] = level;
+      }
+    }
+  }
+  return out;
 }
 
 function parseMessage(base: BaseEvent, content: Record<string, unknown>): ParseResult {

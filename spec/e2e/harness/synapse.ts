@@ -118,6 +118,9 @@ export function synapseConfig(dir: string, port: number, registrationPath: strin
     enable_authenticated_media: false,
     url_preview_enabled: false,
     presence: { enabled: false },
+    // Synapse publishes no room in its directory by default; the room-state spec checks that +s
+    // takes a published portal out of it.
+    room_list_publication_rules: [{ action: 'allow' }],
     require_auth_for_profile_requests: false,
     rc_message: UNLIMITED,
     rc_registration: UNLIMITED,
