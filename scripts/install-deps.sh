@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the end-to-end tests and the try-out need, skipping what is already there:
-#   - Debian packages inspircd, atheme-services, ngircd (and a C++ toolchain for better-sqlite3)
+#   - Debian packages inspircd, atheme-services, ngircd, openssl (and a C++ toolchain for better-sqlite3)
 #   - a Synapse venv at $SYNAPSE_VENV (default ~/.cache/matrix-irc-bridge/synapse-venv)
 #   - node_modules (npm ci): always with --npm-ci, otherwise only when node_modules is missing
 # Used by .ci/run and scripts/tryout.sh. Source it or run it; it prints the time of each step.
@@ -52,6 +52,8 @@ install_system_packages() {
   # better-sqlite3 compiles from source when no prebuilt binary can be fetched
   command -v make >/dev/null 2>&1 || missing+=(make)
   command -v g++ >/dev/null 2>&1 || missing+=(g++)
+  # specs make TLS certificates with the openssl command
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing Debian packages: ${missing[*]}"
     apt_install "${missing[@]}"
