@@ -14,6 +14,7 @@ import { SqliteStore } from '../../src/store/sqlite';
 import { Registry } from 'prom-client';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { DEFAULT_ISUPPORT, type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
+import { until } from './fixture';
 
 const ROOM = '!portal:hs.test';
 const BOT = '@ircbridge:hs.test';
@@ -39,19 +40,6 @@ function roomEvent(type: string, sender: string, content: Record<string, unknown
     ...(stateKey !== undefined ? { state_key: stateKey } : {}) };
 }
 
-async function until<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = WAIT): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
   let hs: FakeHomeserver;

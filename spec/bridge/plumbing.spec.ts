@@ -14,6 +14,7 @@ import { SqliteStore } from '../../src/store/sqlite';
 import { Registry } from 'prom-client';
 import { FakeHomeserver } from '../fakes/fake-homeserver';
 import { type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
+import { until } from './fixture';
 
 const ADMIN = '!admin:hs.test';
 const ROOM = '!plumbed:hs.test';
@@ -29,19 +30,6 @@ function say(roomId: string, sender: string, body: string): unknown {
     content: { msgtype: 'm.text', body } };
 }
 
-async function until<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = WAIT): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('Plumbing: linking an existing room with an operator\'s consent (fakes)', () => {
   let hs: FakeHomeserver;

@@ -20,10 +20,10 @@ import { Metrics } from '../../src/metrics';
 import { SecretBox } from '../../src/store/secret-box';
 import { SqliteStore } from '../../src/store/sqlite';
 import { FakeIrcd, type FakeIrcClient, type ReceivedLine } from '../fakes/fake-ircd';
+import { until } from './fixture';
 
 const NET = asNetworkId('test');
 const ALICE = asUserId('@alice:hs.test');
-const WAIT = 3000;
 
 function saslPlain(accounts: Record<string, string>) {
   return (c: FakeIrcClient, l: ReceivedLine): void => {
@@ -41,19 +41,6 @@ function saslPlain(accounts: Record<string, string>) {
   };
 }
 
-async function until<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = WAIT): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('Puppets with stored credentials (fake IRC server)', () => {
   let ircd: FakeIrcd;

@@ -15,6 +15,7 @@ import { SqliteStore } from '../../src/store/sqlite';
 import { Registry } from 'prom-client';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { DEFAULT_ISUPPORT, type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
+import { until } from './fixture';
 
 const ROOM = '!portal:hs.test';
 const BOT = '@ircbridge:hs.test';
@@ -23,7 +24,6 @@ const MOD = '@mod:hs.test';
 const BOB_GHOST = '@test_ircbob:hs.test';
 const CAROL_GHOST = '@test_carol:hs.test';
 const DAVE_GHOST = '@test_dave:hs.test';
-const WAIT = 5000;
 const PL_PATH = /\/state\/m\.room\.power_levels\/$/;
 
 let txnCounter = 0;
@@ -46,19 +46,6 @@ function powerLevels(sender: string, users: Record<string, number>, prevUsers: R
   };
 }
 
-async function until<T>(fn: () => T | undefined | null | false, what: string, timeoutMs = WAIT): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) {
-      return v;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('Room state both ways (fake homeserver, fake IRC server)', () => {
   let hs: FakeHomeserver;
