@@ -52,6 +52,8 @@ interface Options {
   profile: boolean;
   /** networks.<id>.puppet_deaf_mode for the bridge (auto, off or a letter). */
   deaf: string;
+  /** networks.<id>.max_concurrent_connects for the bridge. */
+  concurrency: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -68,13 +70,14 @@ function parseOptions(argv: string[]): Options {
       profile: { type: 'boolean', default: false },
       'log-level': { type: 'string', default: 'warn' },
       deaf: { type: 'string', default: 'auto' },
+      concurrency: { type: 'string', default: '50' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
     allowPositionals: false,
   });
   if (values.help) {
-    out('npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off]');
+    out('npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50]');
     process.exit(0);
   }
   const int = (name: string, v: string | undefined, min: number, max: number): number => {
@@ -92,7 +95,7 @@ function parseOptions(argv: string[]): Options {
   }
   return {
     scenarios,
-    n: Math.floor(int('n', values.n, 1, 5000)),
+    n: Math.floor(int('n', values.n, 1, 10_000)),
     batch: Math.floor(int('batch', values.batch, 1, 1000)),
     rate: int('rate', values.rate, 0.1, 5000),
     count: Math.floor(int('count', values.count, 1, 100_000)),
@@ -101,6 +104,7 @@ function parseOptions(argv: string[]): Options {
     logLevel: values['log-level'] ?? 'warn',
     profile: values.profile ?? false,
     deaf: values.deaf ?? 'auto',
+    concurrency: Math.floor(int('concurrency', values.concurrency, 1, 1000)),
   };
 }
 
@@ -156,7 +160,7 @@ async function startEnv(dir: string, opts: Options, started: Started, profileDir
         // The config schema caps send_burst at 100.
         send_burst: 100,
         send_rate: 1000,
-        max_concurrent_connects: 50,
+        max_concurrent_connects: opts.concurrency,
         puppet_deaf_mode: opts.deaf,
       },
     },
