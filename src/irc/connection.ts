@@ -12,6 +12,7 @@ import { EventEmitter } from 'node:events';
 import { Client, type IrcMessage } from 'irc-framework';
 import { type CaseMapping, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
+import { LatinLineTransport } from './transport';
 import type { IrcEvent, IrcSource } from './events';
 import type { IdentEntry, IdentRegistry } from './identd';
 import { buildLine } from './line';
@@ -273,7 +274,8 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         nick: this.opts.nick,
         username: this.opts.username,
         gecos: encodeWireText(this.opts.realname),
-        encoding: 'latin1',
+        encoding: 'latin1', // LatinLineTransport reads Latin-1 only
+        transport: LatinLineTransport,
         version: null,
         auto_reconnect: false,
         enable_echomessage: false,

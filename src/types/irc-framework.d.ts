@@ -66,3 +66,15 @@ declare module 'irc-framework' {
     changeNick(nick: string): void;
   }
 }
+
+// irc-framework's TCP/TLS transport, subclassed by src/irc/transport.ts.
+declare module 'irc-framework/src/transports/net' {
+  import { EventEmitter } from 'node:events';
+
+  class NetTransport extends EventEmitter {
+    constructor(options: unknown);
+    encoding: string;
+    onSocketData(data: Buffer): void;
+  }
+  export = NetTransport;
+}
