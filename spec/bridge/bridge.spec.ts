@@ -7,13 +7,10 @@ import type { BridgeContext } from '../../src/bridge/context';
 import { parseConfig, type Config } from '../../src/config';
 import { asUserId } from '../../src/ids';
 import { configureLogging } from '../../src/log';
-import { MatrixClient } from '../../src/matrix/client';
-import { Metrics } from '../../src/metrics';
 import { SqliteStore } from '../../src/store/sqlite';
-import { Registry } from 'prom-client';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
-import { until } from './fixture';
+import { specContext, until } from './fixture';
 
 const ROOM = '!portal:hs.test';
 const STATIC_ROOM = '!static:hs.test';
@@ -81,14 +78,7 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       },
     });
     store = new SqliteStore(':memory:');
-    ctx = {
-      store,
-      matrix: new MatrixClient({ homeserverUrl: hsUrl, asToken: 'as-secret', backoffMs: 5, maxAttempts: 2 }),
-      metrics: new Metrics(new Registry(), { defaults: false }),
-      domain: 'hs.test',
-      botUserId: asUserId(BOT),
-      mediaUrl: 'https://media.hs.test',
-    };
+    ctx = specContext(hsUrl, store);
     bridge = new Bridge(ctx, config.networks);
     await bridge.start();
     bot = await ircd.client(0);

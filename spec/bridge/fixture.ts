@@ -12,6 +12,7 @@ import { Metrics } from '../../src/metrics';
 import { randomBytes } from 'node:crypto';
 import { SecretBox } from '../../src/store/secret-box';
 import { SqliteStore } from '../../src/store/sqlite';
+import type { Store } from '../../src/store/store';
 import { Registry } from 'prom-client';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { type FakeIrcClient, FakeIrcd, type FakeIrcdOptions } from '../fakes/fake-ircd';
@@ -36,6 +37,18 @@ export function memberEvent(roomId: string, userId: string, membership: string,
 export function messageEvent(roomId: string, sender: string, body: string, msgtype = 'm.text'): Record<string, unknown> {
   return { type: 'm.room.message', room_id: roomId, sender, event_id: `$f${++counter}`, origin_server_ts: Date.now(),
     content: { msgtype, body } };
+}
+
+/** The bridge context of a spec: the fake homeserver's client (quick retries), fresh metrics. */
+export function specContext(hsUrl: string, store: Store): BridgeContext {
+  return {
+    store,
+    matrix: new MatrixClient({ homeserverUrl: hsUrl, asToken: 'as-secret', backoffMs: 5, maxAttempts: 2 }),
+    metrics: new Metrics(new Registry(), { defaults: false }),
+    domain: 'hs.test',
+    botUserId: asUserId(BOT),
+    mediaUrl: 'https://media.hs.test',
+  };
 }
 
 /** Polls `fn` (bounded) until it returns something truthy. */
@@ -108,14 +121,7 @@ export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
     ...o.config,
   });
   const store = new SqliteStore(':memory:', SecretBox.fromKey(randomBytes(32)));
-  const ctx: BridgeContext = {
-    store,
-    matrix: new MatrixClient({ homeserverUrl: hsUrl, asToken: 'as-secret', backoffMs: 5, maxAttempts: 2 }),
-    metrics: new Metrics(new Registry(), { defaults: false }),
-    domain: 'hs.test',
-    botUserId: asUserId(BOT),
-    mediaUrl: 'https://media.hs.test',
-  };
+  const ctx = specContext(hsUrl, store);
   const bridge = new Bridge(ctx, config.networks, o.bridge);
   await bridge.start();
   const bot = await ircd.client(0);

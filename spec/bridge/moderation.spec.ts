@@ -8,13 +8,10 @@ import type { BridgeContext } from '../../src/bridge/context';
 import { parseConfig, type Config } from '../../src/config';
 import { asUserId } from '../../src/ids';
 import { configureLogging } from '../../src/log';
-import { MatrixClient } from '../../src/matrix/client';
-import { Metrics } from '../../src/metrics';
 import { SqliteStore } from '../../src/store/sqlite';
-import { Registry } from 'prom-client';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { DEFAULT_ISUPPORT, type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
-import { until } from './fixture';
+import { specContext, until } from './fixture';
 
 const ROOM = '!portal:hs.test';
 const BOT = '@ircbridge:hs.test';
@@ -89,14 +86,7 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
     ircd = new FakeIrcd({ nicksInUse: ['Taken[m]'], nicksErroneous: ['Bad[m]', 'Bad1[m]'], isupport: [...DEFAULT_ISUPPORT, 'EXTBAN=,ACRU'] });
     ircPort = await ircd.listen();
     store = new SqliteStore(':memory:');
-    ctx = {
-      store,
-      matrix: new MatrixClient({ homeserverUrl: hsUrl, asToken: 'as-secret', backoffMs: 5, maxAttempts: 2 }),
-      metrics: new Metrics(new Registry(), { defaults: false }),
-      domain: 'hs.test',
-      botUserId: asUserId(BOT),
-      mediaUrl: 'https://media.hs.test',
-    };
+    ctx = specContext(hsUrl, store);
   });
 
   afterEach(async () => {

@@ -8,13 +8,10 @@ import type { BridgeContext } from '../../src/bridge/context';
 import { parseConfig } from '../../src/config';
 import { asUserId } from '../../src/ids';
 import { configureLogging } from '../../src/log';
-import { MatrixClient } from '../../src/matrix/client';
-import { Metrics } from '../../src/metrics';
 import { SqliteStore } from '../../src/store/sqlite';
-import { Registry } from 'prom-client';
 import { FakeHomeserver } from '../fakes/fake-homeserver';
 import { type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
-import { until } from './fixture';
+import { specContext, until } from './fixture';
 
 const ADMIN = '!admin:hs.test';
 const ROOM = '!plumbed:hs.test';
@@ -89,14 +86,7 @@ describe('Plumbing: linking an existing room with an operator\'s consent (fakes)
     ircd = new FakeIrcd();
     ircPort = await ircd.listen();
     store = new SqliteStore(':memory:');
-    ctx = {
-      store,
-      matrix: new MatrixClient({ homeserverUrl: hsUrl, asToken: 'as-secret', backoffMs: 5, maxAttempts: 2 }),
-      metrics: new Metrics(new Registry(), { defaults: false }),
-      domain: 'hs.test',
-      botUserId: asUserId(BOT),
-      mediaUrl: 'https://media.hs.test',
-    };
+    ctx = specContext(hsUrl, store);
   });
 
   afterEach(async () => {

@@ -9,13 +9,10 @@ import { SAVED_RULES } from '../../src/bridge/room-state';
 import { parseConfig } from '../../src/config';
 import { asUserId } from '../../src/ids';
 import { configureLogging } from '../../src/log';
-import { MatrixClient } from '../../src/matrix/client';
-import { Metrics } from '../../src/metrics';
 import { SqliteStore } from '../../src/store/sqlite';
-import { Registry } from 'prom-client';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { DEFAULT_ISUPPORT, type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
-import { until } from './fixture';
+import { specContext, until } from './fixture';
 
 const ROOM = '!portal:hs.test';
 const BOT = '@ircbridge:hs.test';
@@ -119,14 +116,7 @@ describe('Room state both ways (fake homeserver, fake IRC server)', () => {
       .on('GET', /\/joined_members$/, { status: 200, body: { joined: { [BOT]: {} } } });
     hsUrl = await hs.listen();
     store = new SqliteStore(':memory:');
-    ctx = {
-      store,
-      matrix: new MatrixClient({ homeserverUrl: hsUrl, asToken: 'as-secret', backoffMs: 5, maxAttempts: 2 }),
-      metrics: new Metrics(new Registry(), { defaults: false }),
-      domain: 'hs.test',
-      botUserId: asUserId(BOT),
-      mediaUrl: 'https://media.hs.test',
-    };
+    ctx = specContext(hsUrl, store);
   });
 
   afterEach(async () => {
