@@ -8,6 +8,9 @@
 import NetTransport from 'irc-framework/src/transports/net';
 
 const EMPTY = Buffer.alloc(0);
+/** Longer than any IRC line (512 bytes of message plus 8191 of tags): a server that sends more
+ *  without a newline is broken or hostile, and what it sent is not kept growing. */
+export const MAX_LINE_BYTES = 16_384;
 
 export class LatinLineTransport extends NetTransport {
   /** The start of a line whose end has not arrived yet. */
@@ -27,5 +30,9 @@ export class LatinLineTransport extends NetTransport {
     }
     // A copy, so that a small remainder does not keep a large chunk alive.
     this.rest = start >= buf.length ? EMPTY : Buffer.from(buf.subarray(start));
+    if (this.rest.length > MAX_LINE_BYTES) {
+      this.emit('debug', `dropped ${this.rest.length} bytes without a line end`);
+      this.rest = EMPTY; // the rest of that line, when its newline comes, is dropped as junk by the parser
+    }
   }
 }
