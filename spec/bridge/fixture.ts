@@ -24,11 +24,12 @@ let counter = 0;
 
 /** An m.room.member event. */
 export function memberEvent(roomId: string, userId: string, membership: string,
-  o: { displayname?: string; sender?: string; isDirect?: boolean; prev?: string } = {}): Record<string, unknown> {
+  o: { displayname?: string; sender?: string; isDirect?: boolean; prev?: string; reason?: string } = {}): Record<string, unknown> {
   return {
     type: 'm.room.member', room_id: roomId, sender: o.sender ?? userId, state_key: userId, event_id: `$f${++counter}`,
     origin_server_ts: Date.now(),
-    content: { membership, ...(o.displayname ? { displayname: o.displayname } : {}), ...(o.isDirect ? { is_direct: true } : {}) },
+    content: { membership, ...(o.displayname ? { displayname: o.displayname } : {}), ...(o.isDirect ? { is_direct: true } : {}),
+      ...(o.reason ? { reason: o.reason } : {}) },
     ...(o.prev ? { unsigned: { prev_content: { membership: o.prev } } } : {}),
   };
 }

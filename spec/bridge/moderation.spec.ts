@@ -11,7 +11,7 @@ import { configureLogging } from '../../src/log';
 import { SqliteStore } from '../../src/store/sqlite';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { DEFAULT_ISUPPORT, type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
-import { specContext, until } from './fixture';
+import { memberEvent, specContext, until } from './fixture';
 
 const ROOM = '!portal:hs.test';
 const BOT = '@ircbridge:hs.test';
@@ -22,14 +22,10 @@ const WAIT = 5000;
 let txnCounter = 0;
 let eventCounter = 0;
 
+/** A member event in ROOM. */
 function member(userId: string, membership: string, opts: { displayname?: string; prev?: string; sender?: string;
   reason?: string } = {}): unknown {
-  return {
-    type: 'm.room.member', room_id: ROOM, sender: opts.sender ?? userId, state_key: userId, event_id: `$m${++eventCounter}`,
-    origin_server_ts: Date.now(),
-    content: { membership, ...(opts.displayname ? { displayname: opts.displayname } : {}), ...(opts.reason ? { reason: opts.reason } : {}) },
-    ...(opts.prev ? { unsigned: { prev_content: { membership: opts.prev } } } : {}),
-  };
+  return memberEvent(ROOM, userId, membership, opts);
 }
 
 function roomEvent(type: string, sender: string, content: Record<string, unknown>, stateKey?: string): unknown {
