@@ -139,7 +139,7 @@ async function startEnv(dir: string, opts: Options, started: Started, profileDir
   const root = repoRoot();
   const main = bridgeMain(root);
   progress(`starting InspIRCd in ${dir}/inspircd`);
-  const ircd = await startInspircd(path.join(dir, 'inspircd'));
+  const ircd = await startInspircd(path.join(dir, 'inspircd'), { maxConnections: Math.max(5000, opts.n + 100) });
   started.ircd = ircd;
   const [hsPort, asPort, metricsPort] = (await freePorts(3)) as [number, number, number];
 
@@ -255,7 +255,7 @@ async function stopEnv(started: Started): Promise<void> {
 }
 
 /** Reads values from the bridge's own Prometheus endpoint (null when absent or unreachable). */
-async function bridgeMetrics(env: Env): Promise<{ heapUsed: number | null; backlog: number | null }> {
+async function bridgeMetrics(env: Env): Promise<{ heapUsed: number | null; backlog: number | null; connectMeanMs: number | null }> {
   try {
     const res = await fetch(`http://127.0.0.1:${env.metricsPort}/metrics`, { signal: AbortSignal.timeout(5000) });
     const text = await res.text();
@@ -263,9 +263,15 @@ async function bridgeMetrics(env: Env): Promise<{ heapUsed: number | null; backl
       const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
       return m ? Number(m[1]) : null;
     };
-    return { heapUsed: pick('nodejs_heap_size_used_bytes'), backlog: pick('ircbridge_inbound_backlog_events') };
+    const sum = pick('ircbridge_irc_connect_seconds_sum\\{network="bench",outcome="ok"\\}');
+    const count = pick('ircbridge_irc_connect_seconds_count\\{network="bench",outcome="ok"\\}');
+    return {
+      heapUsed: pick('nodejs_heap_size_used_bytes'),
+      backlog: pick('ircbridge_inbound_backlog_events'),
+      connectMeanMs: sum !== null && count ? round((sum * 1000) / count) : null,
+    };
   } catch {
-    return { heapUsed: null, backlog: null };
+    return { heapUsed: null, backlog: null, connectMeanMs: null };
   }
 }
 
@@ -385,6 +391,12 @@ interface ConnectResult {
   };
   cpuMs: number;
   cpuMsPerPuppet: number;
+  /** CPU time of the bridge and of InspIRCd from the first transaction to the last JOIN seen:
+   *  whether connecting was paced by CPU (either near 100 % of a core) or by the limits. */
+  joinWindow: { bridgeCpuPercent: number | null; ircdCpuPercent: number | null };
+  /** Mean time from opening a puppet connection to its registration (the bridge's
+   *  ircbridge_irc_connect_seconds), over every puppet connected so far. */
+  connectMeanMs: number | null;
   homeserverRequests: Record<string, number>;
 }
 
@@ -442,6 +454,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
   await sleep(1000); // let the start settle before the "before" sample
   const mem0 = await sampleMemory(env);
   const before = sampleProcess(env.bridge.pid);
+  const ircdBefore = sampleProcess(env.ircd.pid);
   env.hs.resetCounters();
   const wanted = new Set<string>();
   for (let i = 1; i <= n; i++) {
@@ -487,6 +500,12 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
       timer = setTimeout(resolve, timeoutMs);
     })]);
     clearTimeout(timer);
+    const windowMs = nowMs() - t0;
+    const bridgeAtJoined = sampleProcess(env.bridge.pid);
+    const ircdAtJoined = sampleProcess(env.ircd.pid);
+    const percent = (a: ProcSample, b: ProcSample): number | null =>
+      windowMs > 0 ? round((100 * (b.cpuMs - a.cpuMs)) / windowMs) : null;
+    const { connectMeanMs } = await bridgeMetrics(env);
     if (seen.size < wanted.size) {
       progress(`connect: only ${seen.size} of ${wanted.size} puppets joined within ${timeoutMs} ms`);
     }
@@ -527,6 +546,8 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
       },
       cpuMs: round(after.cpuMs - before.cpuMs) as number,
       cpuMsPerPuppet: round((after.cpuMs - before.cpuMs) / Math.max(1, seen.size), 2) as number,
+      joinWindow: { bridgeCpuPercent: percent(before, bridgeAtJoined), ircdCpuPercent: percent(ircdBefore, ircdAtJoined) },
+      connectMeanMs,
       homeserverRequests: env.hs.requestCounts(),
     };
   } finally {
@@ -864,6 +885,8 @@ function markdown(m: Machine, opts: Options, connect: ConnectResult | null, late
     lines.push(`| JS heap used after a full GC, before / after | ${fmt(kb(g.before?.heapUsed), ' KB')} / ${fmt(kb(g.after?.heapUsed), ' KB')}: ${fmt(g.heapKbPerPuppet, ' KB')} per puppet |`);
     lines.push(`| external memory (buffers) after a full GC | ${fmt(kb(g.before?.external), ' KB')} / ${fmt(kb(g.after?.external), ' KB')}: ${fmt(g.externalKbPerPuppet, ' KB')} per puppet |`);
     lines.push(`| bridge CPU time (user+sys) | ${connect.cpuMs} ms (${connect.cpuMsPerPuppet} ms per puppet) |`);
+    lines.push(`| mean time from opening a puppet connection to its registration | ${fmt(connect.connectMeanMs, ' ms')} |`);
+    lines.push(`| CPU use while puppets joined (100 % = one core) | bridge ${connect.joinWindow.bridgeCpuPercent ?? '-'} %, InspIRCd ${connect.joinWindow.ircdCpuPercent ?? '-'} % |`);
     lines.push('');
     lines.push('RSS as found moves by tens of MB when V8 grows or shrinks its heap; the figures after a full GC ' +
       '(RSS less the free space V8 keeps, and the live JS heap) are the steadier measure of what a puppet costs.');

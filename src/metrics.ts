@@ -14,6 +14,7 @@ export class Metrics {
   readonly inboundBacklog: Gauge;
   readonly matrixRequestFailures: Counter<'outcome'>;
   readonly reconnects: Counter<'network' | 'role'>;
+  readonly connectSeconds: Histogram<'network' | 'outcome'>;
   readonly outboxDepth: Gauge;
   readonly outboxRetries: Counter;
   readonly catchUpEvents: Counter;
@@ -74,6 +75,13 @@ export class Metrics {
       name: 'ircbridge_irc_reconnects_total',
       help: 'Reconnect attempts scheduled after a connection was lost or failed, by network and role (bot, puppet)',
       labelNames: ['network', 'role'],
+      registers: [registry],
+    });
+    this.connectSeconds = new Histogram({
+      name: 'ircbridge_irc_connect_seconds',
+      help: "Time from opening a puppet's IRC connection to its registration (or failure), by network and outcome (ok, failed); waiting for a connect slot is not included",
+      labelNames: ['network', 'outcome'],
+      buckets: [0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 30],
       registers: [registry],
     });
     this.matrixRequestFailures = new Counter({

@@ -1,4 +1,4 @@
-import { type CaseMapping, ircFold, parseCaseMapping } from '../../src/irc/casemap';
+import { type CaseMapping, ircEquals, ircFold, parseCaseMapping } from '../../src/irc/casemap';
 
 describe('ircFold', () => {
   // Each row: the input and its fold under ascii, rfc1459 and strict-rfc1459.
@@ -60,6 +60,31 @@ describe('ircFold', () => {
     for (const [x, y] of different) {
       expect(ircFold(x as string, mapping)).not.toBe(ircFold(y as string, mapping));
     }
+  });
+});
+
+describe('ircEquals', () => {
+  const mappings: CaseMapping[] = ['ascii', 'rfc1459', 'strict-rfc1459'];
+
+  test.each(mappings)('%s: agrees with comparing folds, for every pair of printable ASCII characters', (mapping) => {
+    for (let a = 0x20; a < 0x7f; a++) {
+      for (let b = 0x20; b < 0x7f; b++) {
+        const x = `n${String.fromCharCode(a)}k`;
+        const y = `n${String.fromCharCode(b)}k`;
+        expect([x, y, ircEquals(x, y, mapping)]).toEqual([x, y, ircFold(x, mapping) === ircFold(y, mapping)]);
+      }
+    }
+  });
+
+  test.each([
+    { a: 'Alice', b: 'aLICE', mapping: 'ascii' as const, same: true },
+    { a: '[Bot]^', b: '{bot}~', mapping: 'rfc1459' as const, same: true },
+    { a: '[Bot]^', b: '{bot}~', mapping: 'strict-rfc1459' as const, same: false },
+    { a: 'alice', b: 'alice_', mapping: 'rfc1459' as const, same: false },
+    { a: '', b: '', mapping: 'rfc1459' as const, same: true },
+    { a: 'Émile', b: 'émile', mapping: 'rfc1459' as const, same: false },
+  ])('$a vs $b under $mapping: $same', ({ a, b, mapping, same }) => {
+    expect(ircEquals(a, b, mapping)).toBe(same);
   });
 });
 

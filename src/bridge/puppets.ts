@@ -319,9 +319,13 @@ export class Puppets {
       this.releaseSlot();
       throw new Error('the bridge is stopping');
     }
+    const endTimer = this.ctx.metrics.connectSeconds.startTimer({ network: this.network });
     try {
-      return await this.connectOnce(p);
+      const conn = await this.connectOnce(p);
+      endTimer({ outcome: 'ok' });
+      return conn;
     } catch (err) {
+      endTimer({ outcome: 'failed' });
       if (err instanceof IrcBannedError) {
         this.onBanned(p, err.reason);
       } else {

@@ -18,16 +18,46 @@ export function parseCaseMapping(value: string | undefined): CaseMapping {
 /** Folds `s` to lower case under `mapping`; two names are the same when their folds are equal. */
 export function ircFold(s: string, mapping: CaseMapping = 'rfc1459'): string {
   const max = UPPER_MAX[mapping];
-  let out = '';
-  let changed = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
+  let first = 0;
+  while (first < s.length) { // most names are already folded: find the first upper-case one
+    const c = s.charCodeAt(first);
     if (c >= 0x41 && c <= max) {
-      out += String.fromCharCode(c + 0x20);
-      changed = true;
-    } else {
-      out += s[i];
+      break;
+    }
+    first++;
+  }
+  if (first === s.length) {
+    return s;
+  }
+  let out = s.slice(0, first);
+  for (let i = first; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    out += c >= 0x41 && c <= max ? String.fromCharCode(c + 0x20) : s[i];
+  }
+  return out;
+}
+
+/** Whether `a` and `b` name the same thing under `mapping`, without building folded strings. */
+export function ircEquals(a: string, b: string, mapping: CaseMapping = 'rfc1459'): boolean {
+  if (a.length !== b.length) {
+    return false; // folding never changes a length
+  }
+  const max = UPPER_MAX[mapping];
+  for (let i = 0; i < a.length; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) {
+      continue;
+    }
+    if (x >= 0x41 && x <= max) {
+      x += 0x20;
+    }
+    if (y >= 0x41 && y <= max) {
+      y += 0x20;
+    }
+    if (x !== y) {
+      return false;
     }
   }
-  return changed ? out : s;
+  return true;
 }

@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Client, type IrcMessage } from 'irc-framework';
-import { type CaseMapping, ircFold, parseCaseMapping } from './casemap';
+import { type CaseMapping, ircEquals, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
 import { LatinLineTransport } from './transport';
 import type { IrcEvent, IrcSource } from './events';
@@ -117,6 +117,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private userModes = '';
   /** Channel messages a puppet connection dropped before irc-framework parsed them. */
   droppedChannelLines = 0;
+  private caseMappingCache: { raw: string | undefined; mapping: CaseMapping } = { raw: undefined, mapping: parseCaseMapping(undefined) };
   /** sendAll() calls waiting for the PONG to their PING, by token. */
   private readonly confirms = new Map<string, (ok: boolean) => void>();
   private confirmCounter = 0;
@@ -173,7 +174,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   get caseMapping(): CaseMapping {
-    return parseCaseMapping(this.isupportString('CASEMAPPING'));
+    const raw = this.isupportString('CASEMAPPING');
+    if (raw !== this.caseMappingCache.raw) { // parsed once per value the server announces
+      this.caseMappingCache = { raw, mapping: parseCaseMapping(raw) };
+    }
+    return this.caseMappingCache.mapping;
   }
 
   fold(s: string): string {
@@ -475,7 +480,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   private isSelf(nick: string): boolean {
-    return this.fold(nick) === this.fold(this.nick);
+    return ircEquals(nick, this.nick, this.caseMapping); // on the hot path: once per channel line
   }
 
   /** Returns true when irc-framework should go on to process the message. */

@@ -77,14 +77,17 @@ export interface InspircdOptions {
   floodLimits?: 'raised' | 'stock';
   /** Ask every client's host for its ident (RFC 1413, port 113) at connect (default false). */
   ident?: boolean;
+  /** Connections allowed from loopback, and members per channel (default 5000; the benchmark
+   *  raises it for 10,000 puppets, within the process's open-file limit). */
+  maxConnections?: number;
 }
 
 const LIMIT = 5000;
 
-const RAISED_CONNECT = `<connect name="loopback" allow="127.0.0.1"
-         maxchans="${LIMIT}" timeout="30" pingfreq="120"
+const raisedConnect = (limit: number): string => `<connect name="loopback" allow="127.0.0.1"
+         maxchans="${limit}" timeout="30" pingfreq="120"
          hardsendq="16M" softsendq="1M" recvq="1M"
-         threshold="${LIMIT * 10}" commandrate="${LIMIT * 1000}" fakelag="no"`;
+         threshold="${limit * 10}" commandrate="${limit * 1000}" fakelag="no"`;
 // As in the inspircd.conf the Debian package installs; commandrate and fakelag are not set
 // there, so InspIRCd's defaults apply (1 command a second once the threshold is spent, and
 // lag rather than a kill until the recvq overflows).
@@ -97,15 +100,16 @@ export const E2E_OPER = { name: 'e2eoper', password: 'e2e-oper-pass' };
 
 export function inspircdConfig(dir: string, port: number, opts: InspircdOptions = {}): string {
   const modules = [...INSPIRCD_MODULES, ...(opts.ident ? ['ident'] : []), ...(opts.extraModules ?? [])];
+  const limit = opts.maxConnections ?? LIMIT;
   return `# Written by the matrix-irc-bridge e2e harness. Loopback only.
 <server name="${opts.serverName ?? 'irc.e2e.test'}" description="matrix-irc-bridge e2e" network="E2ENet">
 <admin name="e2e" nick="e2e" email="e2e@localhost">
 <bind address="127.0.0.1" port="${port}" type="clients">
-${opts.floodLimits === 'stock' ? STOCK_CONNECT : RAISED_CONNECT}
-         localmax="${LIMIT}" globalmax="${LIMIT}" limit="${LIMIT}"
+${opts.floodLimits === 'stock' ? STOCK_CONNECT : raisedConnect(limit)}
+         localmax="${limit}" globalmax="${limit}" limit="${limit}"
          resolvehostnames="no" useident="${opts.ident ? 'yes' : 'no'}">
 ${opts.ident ? '<ident timeout="3">' : ''}
-<channels users="${LIMIT}" opers="${LIMIT}">
+<channels users="${limit}" opers="${limit}">
 <limits maxnick="30" maxchan="64" maxmodes="20" maxident="10" maxhost="64"
         maxquit="300" maxtopic="390" maxkick="300" maxreal="130" maxaway="200">
 <files motd="${path.join(dir, 'inspircd.motd')}">
@@ -115,7 +119,7 @@ ${opts.ident ? '<ident timeout="3">' : ''}
          announcets="yes" hostintopic="yes" pingwarning="15" splitwhois="no" exemptchanops="">
 <security hideserver="" userstats="Pu" customversion="" flatlinks="no" hidesplits="no"
           hideulines="no" hidebans="no" maxtargets="20">
-<performance quietbursts="yes" softlimit="${LIMIT * 2}" somaxconn="1024" netbuffersize="65536">
+<performance nouserdns="yes" quietbursts="yes" softlimit="${limit * 2}" somaxconn="1024" netbuffersize="65536">
 <whowas groupsize="10" maxgroups="10000" maxkeep="1h">
 <log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="${path.join(dir, 'inspircd.log')}">
 ${modules.map((m) => `<module name="${m}">`).join('\n')}
