@@ -358,6 +358,12 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       const accepted = hs.requestsTo('PUT', /\/send\/m\.room\.message\//).filter((r, i, all) =>
         all.indexOf(r) >= 4 && r.query.user_id === '@test_ircbob:hs.test').map((r) => (r.body as { body: string }).body);
       expect(accepted).toEqual(['n1', 'n2', 'n3', 'n4', 'n5']);
+      // Every attempt at n1 used one transaction ID, so a homeserver that stored an attempt whose
+      // answer was lost takes the next one for the same event; each message has its own.
+      const txnOf = (r: RecordedRequest): string => r.path.split('/').pop() as string;
+      const ofBob = hs.requestsTo('PUT', /\/send\/m\.room\.message\//).filter((r) => r.query.user_id === '@test_ircbob:hs.test');
+      expect(new Set(ofBob.slice(0, 5).map(txnOf)).size).toBe(1);
+      expect(new Set(ofBob.slice(4).map(txnOf)).size).toBe(5);
       // The last row leaves the store once the homeserver's answer is back.
       await until(() => store.countOutbox() === 0, 'the outbox to empty');
     }, 20_000);
@@ -376,6 +382,10 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       await bridge.start();
       await until(() => store.countOutbox() === 0, 'outbox drained');
       expect(sends().slice(before).map((r) => (r.body as { body: string }).body)).toEqual(['kept 1', 'kept 2']);
+      // After the restart, the same transaction IDs as before it.
+      const txnOf = (r: RecordedRequest): string => r.path.split('/').pop() as string;
+      const firstTry = hs.requestsTo('PUT', /\/send\/m\.room\.message\//).find((r) => (r.body as { body: string }).body === 'kept 1');
+      expect(txnOf(sends()[before] as RecordedRequest)).toBe(txnOf(firstTry as RecordedRequest));
     });
 
     test('a netsplit QUIT keeps the ghost while its user comes back; others leave after the debounce', async () => {

@@ -107,12 +107,12 @@ export class Bridge implements AppserviceHandlers {
   constructor(private readonly ctx: BridgeContext, networks: Config['networks'], private readonly opts: BridgeOptions = {}) {
     const notify = (roomId: RoomId, text: string): Promise<void> => this.notifyRoom(roomId, text);
     const maxDelay = Math.max(...Object.values(networks).map((n) => n.reconnect_max_delay_ms));
-    this.outbox = new MatrixOutbox(ctx, (network, roomId, item) => {
+    this.outbox = new MatrixOutbox(ctx, (network, roomId, item, txnId) => {
       const net = this.networks.get(network);
       if (!net) {
         throw new Error(`network ${network} is no longer configured`);
       }
-      return net.deliverToMatrix(roomId, item);
+      return net.deliverToMatrix(roomId, item, txnId);
     }, maxDelay);
     for (const [id, cfg] of Object.entries(networks)) {
       this.networks.set(id, new NetworkBridge(ctx, id, cfg, notify, this.outbox));

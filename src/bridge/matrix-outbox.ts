@@ -34,7 +34,14 @@ export type OutboxItem =
   /** Room rules from channel modes; a rule left out did not change. */
   | { kind: 'room_rules'; channel: string; inviteOnly?: boolean; moderated?: boolean; secret?: boolean };
 
-export type Deliver = (network: NetworkId, roomId: RoomId, item: OutboxItem) => Promise<void>;
+/** `txnId` is the same for every attempt at one stored item, across restarts too. */
+export type Deliver = (network: NetworkId, roomId: RoomId, item: OutboxItem, txnId: string) => Promise<void>;
+
+/** The homeserver transaction ID of a stored item: its row number, which is never reused in one
+ *  database, and the time it was stored, which tells a new database's row 1 from an old one's. */
+export function outboxTxnId(seq: number, createdAt: number): string {
+  return `mib.o.${createdAt.toString(36)}.${seq.toString(36)}`;
+}
 
 /** Homeserver answers worth waiting out; anything else will not get better by retrying. */
 export function isTransient(err: unknown): boolean {
@@ -106,7 +113,7 @@ export class MatrixOutbox {
         return;
       }
       for (const row of rows) {
-        if (!(await this.deliverOne(row.network, roomId, row.item as OutboxItem))) {
+        if (!(await this.deliverOne(row.network, roomId, row.item as OutboxItem, outboxTxnId(row.seq, row.createdAt)))) {
           return; // stopping
         }
         this.ctx.store.deleteOutbox(row.seq);
@@ -116,14 +123,14 @@ export class MatrixOutbox {
   }
 
   /** Delivers one item, waiting out transient failures. Returns false when stopped first. */
-  private async deliverOne(network: NetworkId, roomId: RoomId, item: OutboxItem): Promise<boolean> {
+  private async deliverOne(network: NetworkId, roomId: RoomId, item: OutboxItem, txnId: string): Promise<boolean> {
     let delay = 1000;
     for (let faults = 0; ;) {
       if (this.stopped) {
         return false;
       }
       try {
-        await this.deliver(network, roomId, item);
+        await this.deliver(network, roomId, item, txnId);
         return true;
       } catch (err) {
         if (!isTransient(err) && ++faults >= (err instanceof MatrixApiError ? 1 : MAX_FAULTS)) {

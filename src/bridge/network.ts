@@ -429,11 +429,11 @@ export class NetworkBridge {
 
   /** Carries out one stored IRC -> Matrix item (called by the outbox, in room order; throws
    *  to be retried). */
-  async deliverToMatrix(roomId: RoomId, item: OutboxItem): Promise<void> {
+  async deliverToMatrix(roomId: RoomId, item: OutboxItem, txnId: string): Promise<void> {
     switch (item.kind) {
       case 'message':
         await this.ghosts.ensureInRoom(roomId, item.userId, item.nick);
-        await this.ctx.matrix.sendEvent(roomId, 'm.room.message', item.content, item.userId, item.ts);
+        await this.ctx.matrix.sendEvent(roomId, 'm.room.message', item.content, item.userId, item.ts, txnId);
         this.ctx.metrics.message('irc_to_matrix', 'sent');
         break;
       case 'join':

@@ -197,10 +197,12 @@ export class MatrixClient {
       { asUser, body: { user_id: userId, reason } });
   }
 
+  /** `txnId`: the same one for every attempt at one event, so that the homeserver takes a
+   *  repeat (after a lost answer or a restart) for the event it already has; a new one when absent. */
   async sendEvent(roomId: string, type: string, content: RoomEventContent, asUser?: string,
-    ts?: number | null): Promise<string> {
+    ts?: number | null, txnId?: string): Promise<string> {
     const r = await this.request<{ event_id: string }>('PUT',
-      `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(type)}/${enc(newTxnId())}`,
+      `/_matrix/client/v3/rooms/${enc(roomId)}/send/${enc(type)}/${enc(txnId ?? newTxnId())}`,
       { asUser, body: content, query: { ts: ts ?? undefined } });
     return r.event_id;
   }
