@@ -4,7 +4,7 @@ import {
 
 const figures = (over: Partial<StepFigures> = {}): StepFigures => ({
   direction: 'matrix_to_irc', rate: 100, sent: 500, received: 500, lost: 0, duplicates: 0, outOfOrder: 0,
-  latencyMs: { count: 500, p50: 4, p90: 8, p99: 20, max: 30, mean: 5 }, sendSeconds: 5, cpuMsPerMessage: 2, ...over,
+  latencyMs: { count: 500, p50: 4, p90: 8, p99: 20, max: 30, mean: 5 }, sendSeconds: 4.99, cpuMsPerMessage: 2, ...over,
 });
 
 describe('bench throughput', () => {
@@ -51,7 +51,7 @@ describe('bench throughput', () => {
           return Promise.resolve(figures({
             direction, rate, sent: count, received: count,
             latencyMs: { count, p50: slow ? 800 : 3, p90: 10, p99: slow ? 1500 : 12, max: slow ? 2000 : 20, mean: 4 },
-            sendSeconds: count / rate,
+            sendSeconds: (count - 1) / rate,
           }));
         },
         sleep: () => Promise.resolve(),
@@ -90,7 +90,7 @@ describe('bench throughput', () => {
       const md = throughputMarkdown(result, 3);
       expect(md).toContain('### throughput: 1000 puppets in the channel, steps of 2 s');
       expect(md).toContain('| Matrix -> IRC | **200 msg/s** | 100, 200, 500 (failed) |');
-      expect(md).toContain('| IRC -> Matrix | **1000 msg/s** | 100, 200, 500, 1000 |');
+      expect(md).toContain('| IRC -> Matrix | **1000 msg/s** or more (every step passed) | 100, 200, 500, 1000 |');
       expect(md).toContain('| Matrix -> IRC | 500 | 500 | 1000 | 1000 | 0 | 800 | 10 | 1500 | 2000 | 2 | fail: p99 1500 ms |');
       expect(md.split('\n').filter((l) => /^\| (Matrix|IRC) -> \S+ \| \d/.test(l))).toHaveLength(7);
     });
