@@ -2,11 +2,15 @@
  * `npm run bench`: starts InspIRCd (the e2e harness's starter), a fake homeserver and the built
  * bridge as its own process, then runs the selected scenarios and reports numbers (no pass/fail).
  *
- *   npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500]
+ *   npm run bench -- [--scenarios connect,latency,throughput] [--n 100[,1000,...]] [--batch 50]
+ *                    [--rate 50] [--count 500] [--rates 100,200,...] [--step-seconds 5]
  *                    [--out DIR] [--keep] [--log-level warn] [--profile]
  *
- * Results: a markdown table on stdout; results.json, results.md and the bridge log in
- * bench-results/<timestamp>/.
+ * With several N (`--n 100,1000,4000`), the scenarios run once per N, each with a fresh InspIRCd
+ * and bridge, and the report starts with a table of every N and a chart (chart.svg).
+ *
+ * Results: a markdown table on stdout; results.json, results.md, chart.svg (several N) and the
+ * bridge log in bench-results/<timestamp>/.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -18,10 +22,12 @@ import { bridgeMain, repoRoot } from '../spec/e2e/harness/bridge';
 import { startInspircd, type InspircdHandle } from '../spec/e2e/harness/inspircd';
 import { freePorts } from '../spec/e2e/harness/ports';
 import { spawnLogged, type ManagedProcess } from '../spec/e2e/harness/proc';
+import { sweepChart, type SweepPoint } from './chart';
 import { FakeHomeserver, nowMs, type SentEvent } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
 import { round, sampleProcess, sleep, summarize, type ProcSample, type Summary } from './stats';
+import { scenarioThroughput, throughputMarkdown, type ThroughputResult } from './throughput';
 
 const NETWORK = 'bench';
 const CHANNEL = '#bench';
@@ -41,10 +47,17 @@ const progress = (line: string): void => {
 
 interface Options {
   scenarios: string[];
+  /** The N of the run in progress (one of `ns`). */
   n: number;
+  /** Every N to run, in order (`--n 100,1000`): one fresh environment each. */
+  ns: number[];
   batch: number;
   rate: number;
   count: number;
+  /** Rates (msg/s) the throughput scenario steps through, each direction. */
+  rates: number[];
+  /** Seconds of messages per throughput step. */
+  stepSeconds: number;
   outDir: string;
   keep: boolean;
   logLevel: string;
@@ -61,10 +74,12 @@ function parseOptions(argv: string[]): Options {
     args: argv,
     options: {
       scenarios: { type: 'string', default: 'connect,latency' },
-      n: { type: 'string', default: '100' },
+      n: { type: 'string' },
       batch: { type: 'string', default: '50' },
       rate: { type: 'string', default: '50' },
       count: { type: 'string', default: '500' },
+      rates: { type: 'string', default: '100,200,350,500,700,1000' },
+      'step-seconds': { type: 'string', default: '5' },
       out: { type: 'string' },
       keep: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
@@ -77,7 +92,8 @@ function parseOptions(argv: string[]): Options {
     allowPositionals: false,
   });
   if (values.help) {
-    out('npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50]');
+    out('npm run bench -- [--scenarios connect,latency,throughput] [--n 100[,1000,...]] [--batch 50] [--rate 50] [--count 500] ' +
+      '[--rates 100,200,350,500,700,1000] [--step-seconds 5] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50]');
     process.exit(0);
   }
   const int = (name: string, v: string | undefined, min: number, max: number): number => {
@@ -89,16 +105,31 @@ function parseOptions(argv: string[]): Options {
   };
   const scenarios = (values.scenarios ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const s of scenarios) {
-    if (!['connect', 'latency'].includes(s)) {
-      throw new Error(`--scenarios: unknown scenario "${s}" (known: connect, latency)`);
+    if (!['connect', 'latency', 'throughput'].includes(s)) {
+      throw new Error(`--scenarios: unknown scenario "${s}" (known: connect, latency, throughput)`);
     }
+  }
+  const list = (name: string, v: string | undefined, min: number, max: number): number[] => {
+    const items = (v ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '').map((x) => int(name, x, min, max));
+    if (items.length === 0) {
+      throw new Error(`--${name}: expected a comma-separated list of numbers`);
+    }
+    return items;
+  };
+  // The throughput scenario is measured at N = 1000 unless --n says otherwise.
+  const ns = list('n', values.n ?? (scenarios.includes('throughput') ? '1000' : '100'), 1, 10_000).map(Math.floor);
+  if (new Set(ns).size !== ns.length) {
+    throw new Error(`--n: each N once, got "${values.n}"`);
   }
   return {
     scenarios,
-    n: Math.floor(int('n', values.n, 1, 10_000)),
+    n: ns[0] as number,
+    ns,
     batch: Math.floor(int('batch', values.batch, 1, 1000)),
     rate: int('rate', values.rate, 0.1, 5000),
     count: Math.floor(int('count', values.count, 1, 100_000)),
+    rates: [...new Set(list('rates', values.rates, 0.1, 5000))].sort((a, b) => a - b),
+    stepSeconds: int('step-seconds', values['step-seconds'], 0.5, 600),
     outDir: values.out ?? path.join(repoRoot(), 'bench-results'),
     keep: values.keep ?? false,
     logLevel: values['log-level'] ?? 'warn',
@@ -639,8 +670,14 @@ async function ensureJoined(env: Env, i: number): Promise<void> {
   await sleep(500);
 }
 
+/** Each latency run tags its messages (m2i1, m2i2, ...), so that a late message of an earlier run
+ *  (a throughput step that did not drain) is not counted in a later one. */
+let latencyRuns = 0;
+
 async function matrixToIrc(env: Env, rate: number, count: number): Promise<DirectionResult> {
   progress(`latency Matrix -> IRC: ${count} messages at ${rate}/s`);
+  const tag = `m2i${++latencyRuns}`;
+  const pattern = new RegExp(`^${tag} (\\d+) (\\d+\\.\\d+)$`);
   await ensureJoined(env, 1);
   const backlogAtStart = await waitBacklogEmpty(env, 30_000);
   const sender = userId(1);
@@ -653,7 +690,7 @@ async function matrixToIrc(env: Env, rate: number, count: number): Promise<Direc
     if (l.command !== 'PRIVMSG' || (l.params[0] ?? '').toLowerCase() !== CHANNEL) {
       return;
     }
-    const m = /^m2i (\d+) (\d+\.\d+)$/.exec(l.params[1] ?? '');
+    const m = pattern.exec(l.params[1] ?? '');
     if (!m) {
       return;
     }
@@ -690,7 +727,7 @@ async function matrixToIrc(env: Env, rate: number, count: number): Promise<Direc
   const before = sampleProcess(env.bridge.pid);
   try {
     const sendSeconds = await paced(count, rate, (i) => {
-      pending.push(textMessage(env, sender, `m2i ${i} ${nowMs().toFixed(3)}`));
+      pending.push(textMessage(env, sender, `${tag} ${i} ${nowMs().toFixed(3)}`));
       if (!pumping) {
         pumping = pump().finally(() => {
           pumping = null;
@@ -716,6 +753,8 @@ async function matrixToIrc(env: Env, rate: number, count: number): Promise<Direc
 
 async function ircToMatrix(env: Env, rate: number, count: number): Promise<DirectionResult> {
   progress(`latency IRC -> Matrix: ${count} messages at ${rate}/s`);
+  const tag = `i2m${++latencyRuns}`;
+  const pattern = new RegExp(`^${tag} (\\d+) (\\d+\\.\\d+)$`);
   const backlogAtStart = await waitBacklogEmpty(env, 30_000);
   env.hs.resetCounters();
   const arrivals = new Map<number, number>();
@@ -726,7 +765,7 @@ async function ircToMatrix(env: Env, rate: number, count: number): Promise<Direc
     if (e.roomId !== env.roomId || e.type !== 'm.room.message') {
       return;
     }
-    const m = /^i2m (\d+) (\d+\.\d+)$/.exec(String(e.content.body ?? ''));
+    const m = pattern.exec(String(e.content.body ?? ''));
     if (!m) {
       return;
     }
@@ -754,7 +793,7 @@ async function ircToMatrix(env: Env, rate: number, count: number): Promise<Direc
   const before = sampleProcess(env.bridge.pid);
   try {
     const sendSeconds = await paced(count, rate, (i) => {
-      env.observer.send(`PRIVMSG ${CHANNEL} :i2m ${i} ${nowMs().toFixed(3)}`);
+      env.observer.send(`PRIVMSG ${CHANNEL} :${tag} ${i} ${nowMs().toFixed(3)}`);
     });
     await drain(() => arrivals.size >= count, () => arrivals.size, 10_000);
     const after = sampleProcess(env.bridge.pid);
@@ -860,14 +899,16 @@ function scanLog(logPath: string, stopIso: string | null): LogFindings {
 
 const fmt = (v: number | null | undefined, unit = ''): string => (v === null || v === undefined ? 'n/a' : `${v}${unit}`);
 
-function markdown(m: Machine, opts: Options, connect: ConnectResult | null, latency: DirectionResult[],
+function reportHeader(m: Machine): string {
+  return `# matrix-irc-bridge benchmark, ${m.date}\n\n` +
+    `Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryMb} MB, ${m.kernel}; Node ${m.node}; ${m.inspircd}; ` +
+    `commit ${m.gitCommit.slice(0, 12)}${m.gitDirtyFiles ? ` (+${m.gitDirtyFiles} uncommitted files)` : ''}, lib/ built ${m.libBuiltAt}.\n\n`;
+}
+
+/** One run's sections (one N), headings at level 2. */
+function markdown(opts: Options, connect: ConnectResult | null, latency: DirectionResult[], throughput: ThroughputResult | null,
   log: LogFindings, bridgeExit: string | null, profile: ProfileSummary | null): string {
   const lines: string[] = [];
-  lines.push(`# matrix-irc-bridge benchmark, ${m.date}`);
-  lines.push('');
-  lines.push(`Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryMb} MB, ${m.kernel}; Node ${m.node}; ${m.inspircd}; ` +
-    `commit ${m.gitCommit.slice(0, 12)}${m.gitDirtyFiles ? ` (+${m.gitDirtyFiles} uncommitted files)` : ''}, lib/ built ${m.libBuiltAt}.`);
-  lines.push('');
   if (connect) {
     lines.push(`## connect: ${connect.n} Matrix users join (transactions of ${connect.batch})`);
     lines.push('');
@@ -915,6 +956,9 @@ function markdown(m: Machine, opts: Options, connect: ConnectResult | null, late
     }
     lines.push('');
   }
+  if (throughput) {
+    lines.push(throughputMarkdown(throughput));
+  }
   lines.push('## bridge log');
   lines.push('');
   lines.push(`Log level ${opts.logLevel}, while the benchmark ran: ${log.warnings} warnings, ${log.errors} errors` +
@@ -955,48 +999,127 @@ function markdown(m: Machine, opts: Options, connect: ConnectResult | null, late
   return lines.join('\n') + '\n';
 }
 
+/** One N's results. */
+interface RunResult {
+  n: number;
+  connect: ConnectResult | null;
+  latency: DirectionResult[];
+  throughput: ThroughputResult | null;
+  bridgeLog: LogFindings;
+  bridgeExit: string | null;
+  profile: ProfileSummary | null;
+  error: string | null;
+  timeline: Timeline['points'];
+}
+
+/** Markdown headings one level deeper (outside code blocks). */
+function demote(md: string): string {
+  let fenced = false;
+  return md.split('\n').map((l) => {
+    if (l.startsWith('```')) {
+      fenced = !fenced;
+    }
+    return !fenced && /^#+ /.test(l) ? `#${l}` : l;
+  }).join('\n');
+}
+
+const pick = (run: RunResult, d: DirectionResult['direction']): DirectionResult | undefined =>
+  run.latency.find((l) => l.direction === d);
+
+/** The sweep's table: one row per N. */
+function sweepMarkdown(runs: RunResult[], opts: Options): string {
+  const lines: string[] = [];
+  const secs = (ms: number | null | undefined): string => (ms === null || ms === undefined ? 'n/a' : `${round(ms / 1000, 2)}`);
+  const lat = (d: DirectionResult | undefined): string =>
+    (d ? `${fmt(d.latencyMs.p50)} / ${fmt(d.latencyMs.p90)} / ${fmt(d.latencyMs.p99)} / ${fmt(d.latencyMs.max)} | ${d.lost}` : 'n/a | n/a');
+  lines.push(`## sweep: N = ${runs.map((r) => r.n).join(', ')}`);
+  lines.push('');
+  lines.push(`Each N ran with a fresh InspIRCd and bridge; latency at ${opts.rate} msg/s, ${opts.count} messages per direction. ` +
+    'Memory and CPU are per puppet; "after GC" figures follow a forced full GC (RSS less free heap: RSS - heap resident + heap used).');
+  lines.push('');
+  lines.push('| N | joined | all JOINs seen s | JOINs/s | RSS KB/puppet | after GC: RSS KB/puppet | after GC: RSS less free heap KB/puppet | ' +
+    'after GC: live heap KB/puppet | CPU ms/puppet | M->I p50 / p90 / p99 / max ms | M->I lost | I->M p50 / p90 / p99 / max ms | I->M lost |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of runs) {
+    const c = r.connect;
+    lines.push(`| ${r.n} | ${c ? `${c.joined} / ${c.n}` : 'n/a'} | ${secs(c?.allJoinedMs)} | ${fmt(c?.joinsPerSecond)} | ${fmt(c?.kbPerPuppet)} | ` +
+      `${fmt(c?.afterGc.rssKbPerPuppet)} | ${fmt(c?.afterGc.rssLessFreeHeapKbPerPuppet)} | ${fmt(c?.afterGc.heapKbPerPuppet)} | ` +
+      `${fmt(c?.cpuMsPerPuppet)} | ${lat(pick(r, 'matrix_to_irc'))} | ${lat(pick(r, 'irc_to_matrix'))} |`);
+  }
+  if (runs.some((r) => r.throughput)) {
+    lines.push('');
+    lines.push('| N | Matrix -> IRC highest passing msg/s | IRC -> Matrix highest passing msg/s |');
+    lines.push('| --- | --- | --- |');
+    for (const r of runs) {
+      const best = (d: DirectionResult['direction']): string => {
+        const t = r.throughput?.directions.find((x) => x.direction === d);
+        return t ? (t.highestPassingRate === null ? 'none' : String(t.highestPassingRate)) : 'n/a';
+      };
+      lines.push(`| ${r.n} | ${best('matrix_to_irc')} | ${best('irc_to_matrix')} |`);
+    }
+  }
+  const trouble = runs.filter((r) => r.error || r.bridgeExit || r.bridgeLog.errors > 0)
+    .map((r) => `N = ${r.n}: ${r.error ? `FAILED (${r.error.split('\n')[0] ?? ''})` : ''}${r.bridgeExit ? ` bridge exited (${r.bridgeExit})` : ''}` +
+      `${r.bridgeLog.errors > 0 ? ` ${r.bridgeLog.errors} errors in the bridge log` : ''}`);
+  if (trouble.length > 0) {
+    lines.push('');
+    lines.push(`Problems: ${trouble.join('; ')}.`);
+  }
+  lines.push('');
+  if (runs.length > 1) {
+    lines.push('![memory per puppet and latency against N](chart.svg)');
+    lines.push('');
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The chart's figures for one N. */
+function sweepPoint(r: RunResult): SweepPoint {
+  const m2i = pick(r, 'matrix_to_irc')?.latencyMs;
+  const i2m = pick(r, 'irc_to_matrix')?.latencyMs;
+  return {
+    n: r.n,
+    rssKbPerPuppet: r.connect?.kbPerPuppet ?? null,
+    rssLessFreeHeapKbPerPuppet: r.connect?.afterGc.rssLessFreeHeapKbPerPuppet ?? null,
+    heapKbPerPuppet: r.connect?.afterGc.heapKbPerPuppet ?? null,
+    m2iP50: m2i?.p50 ?? null,
+    m2iP99: m2i?.p99 ?? null,
+    i2mP50: i2m?.p50 ?? null,
+    i2mP99: i2m?.p99 ?? null,
+  };
+}
+
 // ---- main ----
 
-async function main(): Promise<number> {
-  const opts = parseOptions(process.argv.slice(2));
-  const root = repoRoot();
-  const m = machine(root);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mib-bench-'));
-  const resultsDir = path.join(opts.outDir, m.date.replace(/[:.]/g, '-'));
-  fs.mkdirSync(resultsDir, { recursive: true });
-  const started: Started = {};
-  let failed = false;
-  let stopping = false;
-  const onSignal = (signal: string): void => {
-    if (stopping) {
-      return;
-    }
-    stopping = true;
-    progress(`${signal}: stopping`);
-    void stopEnv(started).finally(() => {
-      if (!opts.keep) {
-        fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-      }
-      process.exit(130);
-    });
-  };
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  const watchdog = setTimeout(() => onSignal(`watchdog (${WATCHDOG_MS / 60_000} min)`), WATCHDOG_MS);
-  watchdog.unref();
+/** The run in progress, for the signal handler to stop. */
+interface Current {
+  started: Started;
+  /** The run's temp dir, until it is removed or kept. */
+  dir: string | null;
+  /** Set by the signal handler, which stops the environment itself. */
+  stopping: boolean;
+}
 
+/** Runs the selected scenarios for one N in a fresh environment; its files go to runDir. */
+async function runOnce(opts: Options, runDir: string, current: Current): Promise<RunResult & { failed: boolean }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mib-bench-'));
+  const started: Started = {};
+  current.started = started;
+  current.dir = dir;
   let connect: ConnectResult | null = null;
   const latency: DirectionResult[] = [];
+  let throughput: ThroughputResult | null = null;
   let bridgeLog = path.join(dir, 'bridge', 'bridge.log');
   let bridgeExit: string | null = null;
   let error: string | null = null;
   let stopIso: string | null = null;
   let timeline: Timeline | null = null;
   try {
-    const env = await startEnv(dir, opts, started, resultsDir);
+    const env = await startEnv(dir, opts, started, runDir);
     bridgeLog = env.bridgeLog;
     timeline = env.timeline;
-    if (opts.scenarios.includes('connect')) {
+    // throughput is measured with the N puppets in the channel, so it needs connect.
+    if (opts.scenarios.includes('connect') || opts.scenarios.includes('throughput')) {
       env.timeline.phase = 'connect';
       connect = await scenarioConnect(env, opts.n, opts.batch);
     }
@@ -1007,6 +1130,18 @@ async function main(): Promise<number> {
       env.timeline.phase = 'irc_to_matrix';
       latency.push(await ircToMatrix(env, opts.rate, opts.count));
     }
+    if (opts.scenarios.includes('throughput')) {
+      await sleep(1000);
+      throughput = await scenarioThroughput({
+        runStep: (direction, rate, count) =>
+          (direction === 'matrix_to_irc' ? matrixToIrc(env, rate, count) : ircToMatrix(env, rate, count)),
+        sleep,
+        progress,
+        onStep: (direction, rate) => {
+          env.timeline.phase = `throughput_${direction}_${rate}`;
+        },
+      }, { puppets: env.joinedUsers.size, rates: opts.rates, stepSeconds: opts.stepSeconds });
+    }
     env.timeline.phase = 'done';
     if (env.hs.unknown.length > 0) {
       progress(`the fake homeserver did not recognise: ${[...new Set(env.hs.unknown)].join(', ')}`);
@@ -1015,48 +1150,107 @@ async function main(): Promise<number> {
       bridgeExit = String(await env.bridge.exited);
     }
   } catch (err) {
-    failed = true;
     error = (err as Error).message;
     progress(`FAILED: ${error}`);
     if (started.bridge && !started.bridge.isRunning()) {
       bridgeExit = String(await started.bridge.exited);
     }
   } finally {
-    clearTimeout(watchdog);
     stopIso = new Date().toISOString();
     timeline?.stop();
-    if (!stopping) {
+    if (!current.stopping) {
       await stopEnv(started);
     }
   }
 
   const log = scanLog(bridgeLog, stopIso);
   let profile: ProfileSummary | null = null;
-  const profFile = fs.readdirSync(resultsDir).find((f) => f.endsWith('.cpuprofile'));
+  const profFile = fs.readdirSync(runDir).find((f) => f.endsWith('.cpuprofile'));
   if (profFile) {
     try {
-      profile = summarizeProfile(path.join(resultsDir, profFile));
+      profile = summarizeProfile(path.join(runDir, profFile));
     } catch (err) {
       progress(`could not read the CPU profile: ${(err as Error).message}`);
     }
   }
-  const md = markdown(m, opts, connect, latency, log, bridgeExit, profile) +
-    (error ? `\n## run failed\n\n\`\`\`\n${error}\n\`\`\`\n` : '');
-  fs.writeFileSync(path.join(resultsDir, 'results.json'), JSON.stringify({
-    machine: m, options: opts, connect, latency, bridgeLog: log, bridgeExit, profile, error,
-    timeline: timeline?.points ?? [],
-  }, null, 2) + '\n');
-  fs.writeFileSync(path.join(resultsDir, 'results.md'), md);
   if (bridgeLog && fs.existsSync(bridgeLog) && fs.statSync(bridgeLog).size < 20 * 1024 * 1024) {
-    fs.copyFileSync(bridgeLog, path.join(resultsDir, 'bridge.log'));
+    fs.copyFileSync(bridgeLog, path.join(runDir, 'bridge.log'));
   }
-  out(md);
-  out(`results: ${path.relative(process.cwd(), resultsDir) || resultsDir}`);
-  if (failed || opts.keep) {
+  current.dir = null;
+  if (error !== null || opts.keep) {
     progress(`kept ${dir} for inspection`);
   } else {
     fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   }
+  return {
+    n: opts.n, connect, latency, throughput, bridgeLog: log, bridgeExit, profile, error,
+    timeline: timeline?.points ?? [], failed: error !== null,
+  };
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  const root = repoRoot();
+  const m = machine(root);
+  const resultsDir = path.join(opts.outDir, m.date.replace(/[:.]/g, '-'));
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const sweep = opts.ns.length > 1;
+  const current: Current = { started: {}, dir: null, stopping: false };
+  const onSignal = (signal: string): void => {
+    if (current.stopping) {
+      return;
+    }
+    current.stopping = true;
+    progress(`${signal}: stopping`);
+    void stopEnv(current.started).finally(() => {
+      if (!opts.keep && current.dir) {
+        fs.rmSync(current.dir, { recursive: true, force: true, maxRetries: 3 });
+      }
+      process.exit(130);
+    });
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const watchdogMs = WATCHDOG_MS * opts.ns.length;
+  const watchdog = setTimeout(() => onSignal(`watchdog (${watchdogMs / 60_000} min)`), watchdogMs);
+  watchdog.unref();
+
+  // One fresh environment per N; a sweep keeps each N's bridge log and profile in n<N>/.
+  const runs: RunResult[] = [];
+  let failed = false;
+  for (const n of opts.ns) {
+    const runDir = sweep ? path.join(resultsDir, `n${n}`) : resultsDir;
+    fs.mkdirSync(runDir, { recursive: true });
+    if (sweep) {
+      progress(`---- N = ${n} (${runs.length + 1} of ${opts.ns.length}) ----`);
+    }
+    const { failed: runFailed, ...run } = await runOnce({ ...opts, n }, runDir, current);
+    failed ||= runFailed;
+    runs.push(run);
+  }
+  clearTimeout(watchdog);
+
+  const runMd = (r: RunResult): string =>
+    markdown({ ...opts, n: r.n }, r.connect, r.latency, r.throughput, r.bridgeLog, r.bridgeExit, r.profile) +
+    (r.error ? `\n## run failed\n\n\`\`\`\n${r.error}\n\`\`\`\n` : '');
+  let md: string;
+  if (sweep) {
+    md = reportHeader(m) + sweepMarkdown(runs, opts) +
+      runs.map((r) => `## N = ${r.n}\n\n${demote(runMd(r))}`).join('\n');
+    fs.writeFileSync(path.join(resultsDir, 'results.json'), JSON.stringify({ machine: m, options: opts, runs }, null, 2) + '\n');
+    fs.writeFileSync(path.join(resultsDir, 'chart.svg'), sweepChart([...runs].sort((a, b) => a.n - b.n).map(sweepPoint),
+      `matrix-irc-bridge benchmark, ${m.date.slice(0, 16).replace('T', ' ')} UTC, commit ${m.gitCommit.slice(0, 12)}`));
+  } else {
+    const r = runs[0] as RunResult;
+    md = reportHeader(m) + runMd(r);
+    fs.writeFileSync(path.join(resultsDir, 'results.json'), JSON.stringify({
+      machine: m, options: opts, connect: r.connect, latency: r.latency, throughput: r.throughput, bridgeLog: r.bridgeLog,
+      bridgeExit: r.bridgeExit, profile: r.profile, error: r.error, timeline: r.timeline,
+    }, null, 2) + '\n');
+  }
+  fs.writeFileSync(path.join(resultsDir, 'results.md'), md);
+  out(md);
+  out(`results: ${path.relative(process.cwd(), resultsDir) || resultsDir}`);
   return failed ? 1 : 0;
 }
 
