@@ -67,6 +67,8 @@ interface Options {
   deaf: string;
   /** networks.<id>.max_concurrent_connects for the bridge. */
   concurrency: number;
+  /** Matrix users who take turns sending the Matrix -> IRC messages (latency and throughput). */
+  senders: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -86,6 +88,7 @@ function parseOptions(argv: string[]): Options {
       'log-level': { type: 'string', default: 'warn' },
       deaf: { type: 'string', default: 'auto' },
       concurrency: { type: 'string', default: '50' },
+      senders: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -93,7 +96,7 @@ function parseOptions(argv: string[]): Options {
   });
   if (values.help) {
     out('npm run bench -- [--scenarios connect,latency,throughput] [--n 100[,1000,...]] [--batch 50] [--rate 50] [--count 500] ' +
-      '[--rates 100,200,350,500,700,1000] [--step-seconds 5] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50]');
+      '[--rates 100,200,350,500,700,1000] [--step-seconds 5] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50] [--senders 1]');
     process.exit(0);
   }
   const int = (name: string, v: string | undefined, min: number, max: number): number => {
@@ -136,6 +139,7 @@ function parseOptions(argv: string[]): Options {
     profile: values.profile ?? false,
     deaf: values.deaf ?? 'auto',
     concurrency: Math.floor(int('concurrency', values.concurrency, 1, 1000)),
+    senders: Math.floor(int('senders', values.senders, 1, 10_000)),
   };
 }
 
@@ -674,18 +678,22 @@ async function ensureJoined(env: Env, i: number): Promise<void> {
  *  (a throughput step that did not drain) is not counted in a later one. */
 let latencyRuns = 0;
 
-async function matrixToIrc(env: Env, rate: number, count: number): Promise<DirectionResult> {
-  progress(`latency Matrix -> IRC: ${count} messages at ${rate}/s`);
+async function matrixToIrc(env: Env, rate: number, count: number, senders = 1): Promise<DirectionResult> {
+  progress(`latency Matrix -> IRC: ${count} messages at ${rate}/s from ${senders} sender(s)`);
   const tag = `m2i${++latencyRuns}`;
   const pattern = new RegExp(`^${tag} (\\d+) (\\d+\\.\\d+)$`);
-  await ensureJoined(env, 1);
+  for (let s = 1; s <= senders; s++) {
+    await ensureJoined(env, s);
+  }
   const backlogAtStart = await waitBacklogEmpty(env, 30_000);
-  const sender = userId(1);
+  // Message i comes from sender (i mod senders) + 1; order is kept per sender (each has its own
+  // IRC connection), so reordering is counted per sender.
+  const senderOf = (i: number): number => (i % senders) + 1;
   env.hs.resetCounters();
   const arrivals = new Map<number, number>();
   let duplicates = 0;
   let outOfOrder = 0;
-  let lastSeq = -1;
+  const lastSeq = new Map<number, number>();
   const off = env.observer.on((l) => {
     if (l.command !== 'PRIVMSG' || (l.params[0] ?? '').toLowerCase() !== CHANNEL) {
       return;
@@ -699,10 +707,11 @@ async function matrixToIrc(env: Env, rate: number, count: number): Promise<Direc
       duplicates++;
       return;
     }
-    if (seq < lastSeq) {
+    const from = senderOf(seq);
+    if (seq < (lastSeq.get(from) ?? -1)) {
       outOfOrder++;
     }
-    lastSeq = Math.max(lastSeq, seq);
+    lastSeq.set(from, Math.max(lastSeq.get(from) ?? -1, seq));
     arrivals.set(seq, l.receivedMs - Number(m[2]));
   });
   // Like Synapse: one transaction in flight; events created meanwhile go out together in the next.
@@ -727,7 +736,7 @@ async function matrixToIrc(env: Env, rate: number, count: number): Promise<Direc
   const before = sampleProcess(env.bridge.pid);
   try {
     const sendSeconds = await paced(count, rate, (i) => {
-      pending.push(textMessage(env, sender, `${tag} ${i} ${nowMs().toFixed(3)}`));
+      pending.push(textMessage(env, userId(senderOf(i)), `${tag} ${i} ${nowMs().toFixed(3)}`));
       if (!pumping) {
         pumping = pump().finally(() => {
           pumping = null;
@@ -934,7 +943,7 @@ function markdown(opts: Options, connect: ConnectResult | null, latency: Directi
     lines.push('');
   }
   if (latency.length > 0) {
-    lines.push(`## latency (${latency[0]?.sent ?? 0} messages per direction)`);
+    lines.push(`## latency (${latency[0]?.sent ?? 0} messages per direction; Matrix -> IRC from ${opts.senders} sender${opts.senders === 1 ? '' : 's'})`);
     lines.push('');
     lines.push('| direction | rate msg/s | sent | received | lost | p50 ms | p90 ms | p99 ms | max ms | bridge CPU ms/msg |');
     lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
@@ -1125,7 +1134,7 @@ async function runOnce(opts: Options, runDir: string, current: Current): Promise
     }
     if (opts.scenarios.includes('latency')) {
       env.timeline.phase = 'matrix_to_irc';
-      latency.push(await matrixToIrc(env, opts.rate, opts.count));
+      latency.push(await matrixToIrc(env, opts.rate, opts.count, opts.senders));
       await sleep(1000);
       env.timeline.phase = 'irc_to_matrix';
       latency.push(await ircToMatrix(env, opts.rate, opts.count));
@@ -1134,7 +1143,7 @@ async function runOnce(opts: Options, runDir: string, current: Current): Promise
       await sleep(1000);
       throughput = await scenarioThroughput({
         runStep: (direction, rate, count) =>
-          (direction === 'matrix_to_irc' ? matrixToIrc(env, rate, count) : ircToMatrix(env, rate, count)),
+          (direction === 'matrix_to_irc' ? matrixToIrc(env, rate, count, opts.senders) : ircToMatrix(env, rate, count)),
         sleep,
         progress,
         onStep: (direction, rate) => {
