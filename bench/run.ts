@@ -26,7 +26,7 @@ import { sweepChart, type SweepPoint } from './chart';
 import { FakeHomeserver, nowMs, type SentEvent } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
-import { round, sampleProcess, sleep, summarize, type ProcSample, type Summary } from './stats';
+import { machineCpuShares, round, sampleMachineCpu, sampleProcess, sleep, summarize, type ProcSample, type Summary } from './stats';
 import { scenarioThroughput, throughputMarkdown, type ThroughputResult } from './throughput';
 
 const NETWORK = 'bench';
@@ -428,7 +428,12 @@ interface ConnectResult {
   cpuMsPerPuppet: number;
   /** CPU time of the bridge and of InspIRCd from the first transaction to the last JOIN seen:
    *  whether connecting was paced by CPU (either near 100 % of a core) or by the limits. */
-  joinWindow: { bridgeCpuPercent: number | null; ircdCpuPercent: number | null };
+  joinWindow: {
+    bridgeCpuPercent: number | null;
+    ircdCpuPercent: number | null;
+    /** The whole machine (every CPU, 100 % = all of them), kernel network work included. */
+    machine: { user: number; system: number; softirq: number; idle: number } | null;
+  };
   /** Mean time from opening a puppet connection to its registration (the bridge's
    *  ircbridge_irc_connect_seconds), over every puppet connected so far. */
   connectMeanMs: number | null;
@@ -490,6 +495,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
   const mem0 = await sampleMemory(env);
   const before = sampleProcess(env.bridge.pid);
   const ircdBefore = sampleProcess(env.ircd.pid);
+  const machineBefore = sampleMachineCpu();
   env.hs.resetCounters();
   const wanted = new Set<string>();
   for (let i = 1; i <= n; i++) {
@@ -538,6 +544,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
     const windowMs = nowMs() - t0;
     const bridgeAtJoined = sampleProcess(env.bridge.pid);
     const ircdAtJoined = sampleProcess(env.ircd.pid);
+    const machineAtJoined = sampleMachineCpu();
     const percent = (a: ProcSample, b: ProcSample): number | null =>
       windowMs > 0 ? round((100 * (b.cpuMs - a.cpuMs)) / windowMs) : null;
     const { connectMeanMs } = await bridgeMetrics(env);
@@ -581,7 +588,8 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
       },
       cpuMs: round(after.cpuMs - before.cpuMs) as number,
       cpuMsPerPuppet: round((after.cpuMs - before.cpuMs) / Math.max(1, seen.size), 2) as number,
-      joinWindow: { bridgeCpuPercent: percent(before, bridgeAtJoined), ircdCpuPercent: percent(ircdBefore, ircdAtJoined) },
+      joinWindow: { bridgeCpuPercent: percent(before, bridgeAtJoined), ircdCpuPercent: percent(ircdBefore, ircdAtJoined),
+        machine: machineCpuShares(machineBefore, machineAtJoined) },
       connectMeanMs,
       homeserverRequests: env.hs.requestCounts(),
     };
@@ -937,6 +945,10 @@ function markdown(opts: Options, connect: ConnectResult | null, latency: Directi
     lines.push(`| bridge CPU time (user+sys) | ${connect.cpuMs} ms (${connect.cpuMsPerPuppet} ms per puppet) |`);
     lines.push(`| mean time from opening a puppet connection to its registration | ${fmt(connect.connectMeanMs, ' ms')} |`);
     lines.push(`| CPU use while puppets joined (100 % = one core) | bridge ${connect.joinWindow.bridgeCpuPercent ?? '-'} %, InspIRCd ${connect.joinWindow.ircdCpuPercent ?? '-'} % |`);
+    const mc = connect.joinWindow.machine;
+    if (mc) {
+      lines.push(`| the machine meanwhile (100 % = all CPUs) | user ${mc.user} %, system ${mc.system} %, softirq ${mc.softirq} %, idle ${mc.idle} % |`);
+    }
     lines.push('');
     lines.push('RSS as found moves by tens of MB when V8 grows or shrinks its heap; the figures after a full GC ' +
       '(RSS less the free space V8 keeps, and the live JS heap) are the steadier measure of what a puppet costs.');

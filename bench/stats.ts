@@ -70,3 +70,31 @@ export const round = (v: number | null, digits = 1): number | null =>
   v === null || !Number.isFinite(v) ? null : Math.round(v * 10 ** digits) / 10 ** digits;
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The machine's CPU time so far by kind, in ticks (the first line of /proc/stat). */
+export interface MachineCpu {
+  user: number;
+  system: number;
+  softirq: number;
+  idle: number;
+  total: number;
+}
+
+export function sampleMachineCpu(): MachineCpu {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const at = (i: number): number => f[i] ?? 0;
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { user: at(0) + at(1), system: at(2) + at(5), softirq: at(6), idle: at(3) + at(4), total };
+}
+
+/** Shares of the machine's CPU time between two samples, in percent of all its CPUs. */
+export function machineCpuShares(a: MachineCpu, b: MachineCpu): { user: number; system: number; softirq: number; idle: number } | null {
+  const total = b.total - a.total;
+  if (total <= 0) {
+    return null;
+  }
+  const pct = (k: keyof MachineCpu): number => Math.round((1000 * (b[k] - a[k])) / total) / 10;
+  return { user: pct('user'), system: pct('system'), softirq: pct('softirq'), idle: pct('idle') };
+}
