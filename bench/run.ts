@@ -26,6 +26,7 @@ import { sweepChart, type SweepPoint } from './chart';
 import { FakeHomeserver, nowMs, type SentEvent } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
+import { type FloorResult, floorMarkdown, scenarioFloor } from './floor';
 import { machineCpuShares, round, sampleMachineCpu, sampleProcess, sleep, summarize, type ProcSample, type Summary } from './stats';
 import { scenarioThroughput, throughputMarkdown, type ThroughputResult } from './throughput';
 
@@ -108,8 +109,8 @@ function parseOptions(argv: string[]): Options {
   };
   const scenarios = (values.scenarios ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const s of scenarios) {
-    if (!['connect', 'latency', 'throughput'].includes(s)) {
-      throw new Error(`--scenarios: unknown scenario "${s}" (known: connect, latency, throughput)`);
+    if (!['floor', 'connect', 'latency', 'throughput'].includes(s)) {
+      throw new Error(`--scenarios: unknown scenario "${s}" (known: floor, connect, latency, throughput)`);
     }
   }
   const list = (name: string, v: string | undefined, min: number, max: number): number[] => {
@@ -1023,6 +1024,7 @@ function markdown(opts: Options, connect: ConnectResult | null, latency: Directi
 /** One N's results. */
 interface RunResult {
   n: number;
+  floor: FloorResult | null;
   connect: ConnectResult | null;
   latency: DirectionResult[];
   throughput: ThroughputResult | null;
@@ -1122,11 +1124,15 @@ interface Current {
 }
 
 /** Runs the selected scenarios for one N in a fresh environment; its files go to runDir. */
+/** Ends a run that was only the `floor` scenario before the bridge starts. */
+class FloorOnly extends Error {}
+
 async function runOnce(opts: Options, runDir: string, current: Current): Promise<RunResult & { failed: boolean }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mib-bench-'));
   const started: Started = {};
   current.started = started;
   current.dir = dir;
+  let floor: FloorResult | null = null;
   let connect: ConnectResult | null = null;
   const latency: DirectionResult[] = [];
   let throughput: ThroughputResult | null = null;
@@ -1136,6 +1142,13 @@ async function runOnce(opts: Options, runDir: string, current: Current): Promise
   let stopIso: string | null = null;
   let timeline: Timeline | null = null;
   try {
+    if (opts.scenarios.includes('floor')) {
+      // Before the bridge exists, on a server of its own: nothing else uses the CPUs.
+      floor = await scenarioFloor(dir, opts.n, opts.concurrency, 30_000 + opts.n * 100, progress);
+      if (opts.scenarios.length === 1) {
+        throw new FloorOnly();
+      }
+    }
     const env = await startEnv(dir, opts, started, runDir);
     bridgeLog = env.bridgeLog;
     timeline = env.timeline;
@@ -1171,8 +1184,12 @@ async function runOnce(opts: Options, runDir: string, current: Current): Promise
       bridgeExit = String(await env.bridge.exited);
     }
   } catch (err) {
-    error = (err as Error).message;
-    progress(`FAILED: ${error}`);
+    if (err instanceof FloorOnly) {
+      // nothing else was asked for
+    } else {
+      error = (err as Error).message;
+      progress(`FAILED: ${error}`);
+    }
     if (started.bridge && !started.bridge.isRunning()) {
       bridgeExit = String(await started.bridge.exited);
     }
@@ -1204,7 +1221,7 @@ async function runOnce(opts: Options, runDir: string, current: Current): Promise
     fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   }
   return {
-    n: opts.n, connect, latency, throughput, bridgeLog: log, bridgeExit, profile, error,
+    n: opts.n, floor, connect, latency, throughput, bridgeLog: log, bridgeExit, profile, error,
     timeline: timeline?.points ?? [], failed: error !== null,
   };
 }
@@ -1252,7 +1269,9 @@ async function main(): Promise<number> {
   clearTimeout(watchdog);
 
   const runMd = (r: RunResult): string =>
-    markdown({ ...opts, n: r.n }, r.connect, r.latency, r.throughput, r.bridgeLog, r.bridgeExit, r.profile) +
+    (r.floor ? floorMarkdown(r.floor).join('\n') + '\n' : '') +
+    (opts.scenarios.some((sc) => sc !== 'floor')
+      ? markdown({ ...opts, n: r.n }, r.connect, r.latency, r.throughput, r.bridgeLog, r.bridgeExit, r.profile) : '') +
     (r.error ? `\n## run failed\n\n\`\`\`\n${r.error}\n\`\`\`\n` : '');
   let md: string;
   if (sweep) {
