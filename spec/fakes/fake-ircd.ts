@@ -33,6 +33,8 @@ export interface FakeIrcdOptions {
 
 export interface ReceivedLine {
   raw: string;
+  /** IRCv3 tags the client sent (a `label`, for instance). */
+  tags: Record<string, string>;
   command: string;
   params: string[];
   /** Date.now() when the line arrived. */
@@ -42,10 +44,10 @@ export interface ReceivedLine {
 export const DEFAULT_ISUPPORT = ['NICKLEN=30', 'CASEMAPPING=ascii', 'CHANTYPES=#', 'PREFIX=(ov)@+'];
 const DEFAULT_WAIT_MS = 2000;
 
-/** Parses a client line (the client sends no tags or prefix worth keeping). */
+/** Parses a client line (the client sends no prefix worth keeping). */
 export function parseClientLine(raw: string, at = Date.now()): ReceivedLine {
-  const { command, params } = parseIrcLine(raw, at);
-  return { raw, command, params, at };
+  const { tags, command, params } = parseIrcLine(raw, at);
+  return { raw, tags, command, params, at };
 }
 
 type Waiter = { pred: (l: ReceivedLine) => boolean; resolve: (l: ReceivedLine) => void };

@@ -1,4 +1,4 @@
-import { IrcBannedError, IrcConnection, type IrcConnectionOptions } from '../../src/irc/connection';
+import { IrcBannedError, IrcConnection, type IrcConnectionOptions, labelOf } from '../../src/irc/connection';
 import type { IrcEvent } from '../../src/irc/events';
 import { UnsafeLineError } from '../../src/irc/line';
 import { FakeIrcd, type FakeIrcClient, type FakeIrcdOptions } from '../fakes/fake-ircd';
@@ -518,6 +518,84 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(ping.at - writtenAt).toBeGreaterThanOrEqual(300); // the PING waited ~500 ms for a token
       peer.send(`:fake.irc PONG fake.irc :${ping.params[0] ?? ''}`);
       await expect(confirmed).resolves.toBe(2);
+    });
+
+    describe('with IRCv3 labeled-response', () => {
+      const labelled = { caps: ['labeled-response'] };
+
+      test('the last line carries a label and no PING follows; an ACK with that label confirms', async () => {
+        const { conn, peer } = await registered({}, labelled);
+        expect(peer.linesOf('CAP').some((l) => l.params[0] === 'REQ' && (l.params[1] ?? '').split(' ').includes('labeled-response'))).toBe(true);
+        const from = peer.received.length;
+        let confirmedWith: number | null = null;
+        const confirmed = conn.sendAll('PRIVMSG', [['#chan', 'one'], ['#chan', 'two']]).then((n) => {
+          confirmedWith = n;
+          return n;
+        });
+        const last = await peer.waitFor((l) => l.params[1] === 'two', 2000, from);
+        const label = last.tags.label ?? '';
+        expect(label).toMatch(/^[a-z0-9-]+$/);
+        await peer.sync();
+        const sent = peer.received.slice(from).filter((l) => l.command !== 'PONG');
+        expect(sent.map((l) => [l.command, l.params[1], l.tags.label ?? null]))
+          .toEqual([['PRIVMSG', 'one', null], ['PRIVMSG', 'two', label]]); // no PING behind them
+        expect(confirmedWith).toBeNull(); // not before the server answers
+        peer.send(`@label=${label} :fake.irc ACK`);
+        await expect(confirmed).resolves.toBe(2);
+      });
+
+      test('an error numeric with the label confirms too (the server had the line), and is still handled', async () => {
+        const { conn, peer, events } = await registered({}, labelled);
+        const from = peer.received.length;
+        const confirmed = conn.sendAll('PRIVMSG', [['#gone', 'hello']]);
+        const line = await peer.waitFor((l) => l.command === 'PRIVMSG', 2000, from);
+        peer.send(`@label=${line.tags.label ?? ''} :fake.irc 404 bot #gone :Cannot send to channel`);
+        await expect(confirmed).resolves.toBe(1);
+        await peer.sync();
+        expect(conn.state).toBe('registered');
+        expect(events.filter((e) => e.type === 'closed')).toEqual([]);
+      });
+
+      test('a label nobody waits for, and a bare ACK, change nothing', async () => {
+        const { conn, peer } = await registered({}, labelled);
+        peer.send('@label=someone-else :fake.irc ACK');
+        peer.send(':fake.irc ACK');
+        await peer.sync();
+        expect(conn.state).toBe('registered');
+        const from = peer.received.length;
+        const confirmed = conn.sendAll('NOTICE', [['#chan', 'still fine']]);
+        const line = await peer.waitFor((l) => l.command === 'NOTICE', 2000, from);
+        peer.send(`@time=2026-01-01T00:00:00.000Z;label=${line.tags.label ?? ''};msgid=x :fake.irc ACK`);
+        await expect(confirmed).resolves.toBe(1);
+      });
+
+      test('the connection closing before the answer counts nothing as sent', async () => {
+        const { conn, peer } = await registered({}, labelled);
+        const from = peer.received.length;
+        const confirmed = conn.sendAll('PRIVMSG', [['#chan', 'into the void']]);
+        await peer.waitFor((l) => l.command === 'PRIVMSG', 2000, from);
+        peer.drop();
+        await expect(confirmed).resolves.toBe(0);
+      });
+
+      test('without the capability, a PING confirms as before', async () => {
+        const { conn, peer } = await registered();
+        const from = peer.received.length;
+        const confirmed = conn.sendAll('PRIVMSG', [['#chan', 'plain']]);
+        const ping = await peer.waitFor((l) => l.command === 'PING', 2000, from);
+        expect(peer.received.slice(from).find((l) => l.command === 'PRIVMSG')?.tags).toEqual({});
+        peer.send(`:fake.irc PONG fake.irc :${ping.params[0] ?? ''}`);
+        await expect(confirmed).resolves.toBe(1);
+      });
+    });
+
+    test('labelOf reads the label tag wherever it stands among the tags', () => {
+      expect(labelOf('@label=mib-1 :s ACK')).toBe('mib-1');
+      expect(labelOf('@time=x;label=mib-2;msgid=y :n!u@h PRIVMSG #c :hi')).toBe('mib-2');
+      expect(labelOf('@time=x;label=mib-3 :s 404 n #c :no')).toBe('mib-3');
+      expect(labelOf('@xlabel=mib-4 :s ACK')).toBeNull();
+      expect(labelOf('@time=x :n!u@h PRIVMSG #c :label=mib-5')).toBeNull();
+      expect(labelOf(':s ACK')).toBeNull();
     });
 
     test('protocol replies (PONG) do not wait behind queued lines', async () => {

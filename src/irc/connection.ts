@@ -94,8 +94,25 @@ const BAN_TEXT = /\bbanned\b|\b[kgzd]-?lined?\b|\bakill/i;
 
 export type ConnectionState = 'idle' | 'connecting' | 'registered' | 'closed';
 
-/** How long sendAll() waits for the server to answer its PING before counting nothing sent. */
+/** How long sendAll() waits for the server to answer its PING (or label) before counting
+ *  nothing sent. */
 const CONFIRM_TIMEOUT_MS = 30_000;
+
+/** The value of the `label` tag of a raw line that has tags, or null. Our labels are plain
+ *  `[a-z0-9-]`, so the tag value needs no unescaping to be compared. */
+export function labelOf(line: string): string | null {
+  if (line.charCodeAt(0) !== 0x40) {
+    return null;
+  }
+  const end = line.indexOf(' ');
+  const tags = end < 0 ? line : line.slice(0, end);
+  const at = tags.startsWith('@label=') ? 1 : tags.indexOf(';label=') + 1;
+  if (at <= 0) {
+    return null;
+  }
+  const stop = tags.indexOf(';', at);
+  return tags.slice(at + 6, stop < 0 ? undefined : stop);
+}
 
 /** Commands whose channel form a puppet ignores unless it concerns the puppet itself. */
 const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 'QUIT', 'KICK', 'NICK',
@@ -121,6 +138,10 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   /** sendAll() calls waiting for the PONG to their PING, by token. */
   private readonly confirms = new Map<string, (ok: boolean) => void>();
   private confirmCounter = 0;
+  /** The server acknowledged IRCv3 labeled-response: it answers every labeled command (an ACK
+   *  at least), so sendAll() confirms a message with a label on its last line instead of a
+   *  PING behind it. That halves the lines a message costs against the server's flood limit. */
+  private labels = false;
   private selfHost = '';
   private readonly names = new Map<string, Array<{ nick: string; prefixes: string; ident?: string; host?: string }>>();
   /** The SASL mechanism asked for at this registration, null when none. */
@@ -201,6 +222,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     this._state = 'connecting';
     const client = new Client();
     this.client = client;
+    client.requestCap(['labeled-response']);
     client.use((_c, raw) => raw.use((command, message, _line, _client, next) => {
       if (this.handleRaw(command, message)) {
         next();
@@ -233,6 +255,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         settled = true;
         clearTimeout(timer);
         this._state = 'registered';
+        this.labels = client.network.cap.isEnabled('labeled-response');
         this.emit('event', { type: 'registered', nick: e.nick });
         if (this.saslMechanism !== null && this.saslState === 'none') {
           this.onSaslUnavailable('capability_missing'); // the server never acknowledged sasl
@@ -268,6 +291,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
           : new Error(`connection closed before registration${err ? ': ' + err.message : ''}`));
         this.onClosed(this.closingReason ?? (err ? err.message : 'connection closed'));
       });
+      this.interceptLines(client);
       client.connect({
         host: this.opts.host,
         port: this.opts.port,
@@ -287,9 +311,6 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         ping_interval: 30,
         ping_timeout: 120,
       } as never);
-      if (this.opts.role === 'puppet') {
-        this.dropChannelMessagesEarly(client);
-      }
     });
   }
 
@@ -348,8 +369,19 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       return Promise.resolve(0);
     }
     const token = `mib-${(++this.confirmCounter).toString(36)}`;
+    const labelled = this.labels;
+    if (labelled) {
+      lines[lines.length - 1] = buildLine(command, paramsList[paramsList.length - 1] as readonly string[], { label: token });
+    }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => finish(false), CONFIRM_TIMEOUT_MS);
+      const timer = setTimeout(() => {
+        if (labelled && this.labels && this._state === 'registered') {
+          // A server that announced labeled-response but does not answer labels: confirm with
+          // PING from now on. (This message counts as not sent and is sent again.)
+          this.labels = false;
+        }
+        finish(false);
+      }, CONFIRM_TIMEOUT_MS);
       const finish = (ok: boolean): void => {
         if (this.confirms.delete(token)) {
           clearTimeout(timer);
@@ -364,9 +396,14 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         this.queue.push(line, i === lines.length - 1 ? (written) => {
           if (written) {
             onWritten?.();
+          } else if (labelled) {
+            finish(false);
           }
         } : undefined);
       });
+      if (labelled) {
+        return;
+      }
       this.queue.push(buildLine('PING', [token]), (written) => {
         if (!written) {
           finish(false);
@@ -750,18 +787,31 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   /**
-   * A puppet ignores other people's channel messages (the bot reads those). With many puppets
-   * in a channel every line arrives once per puppet, so they are recognised from the raw line
-   * and dropped before irc-framework parses them. Anything else goes the normal way.
+   * Raw lines, before irc-framework parses them. The answer to a labelled command confirms a
+   * sendAll() (a bare ACK goes no further). And a puppet ignores other people's channel
+   * messages (the bot reads those): with many puppets in a channel every line arrives once per
+   * puppet, so they are recognised from the raw line and dropped unparsed. Anything else goes
+   * the normal way.
    */
-  private dropChannelMessagesEarly(client: Client): void {
+  private interceptLines(client: Client): void {
     const connection = client.connection as unknown as { addReadBuffer?: (line: string) => void };
     const read = connection.addReadBuffer?.bind(connection);
     if (!read) {
       return; // an irc-framework without this method: everything is parsed, as before
     }
+    const puppet = this.opts.role === 'puppet';
     connection.addReadBuffer = (line: string): void => {
-      if (this.isOthersChannelMessage(line)) {
+      if (this.confirms.size > 0 && line.charCodeAt(0) === 0x40) {
+        const label = labelOf(line);
+        const confirm = label === null ? undefined : this.confirms.get(label);
+        if (confirm) {
+          confirm(true); // whatever the answer (ACK, an echo, an error numeric): the server has the lines
+          if (/^@\S+ :\S+ ACK\b/.test(line)) {
+            return;
+          }
+        }
+      }
+      if (puppet && this.isOthersChannelMessage(line)) {
         this.droppedChannelLines++;
         return;
       }
