@@ -1,4 +1,4 @@
-import { IrcBannedError, IrcConnection, type IrcConnectionOptions, labelOf } from '../../src/irc/connection';
+import { IrcBannedError, IrcConnection, type IrcConnectionOptions, filterCapOffer, labelOf } from '../../src/irc/connection';
 import type { IrcEvent } from '../../src/irc/events';
 import { UnsafeLineError } from '../../src/irc/line';
 import { FakeIrcd, type FakeIrcClient, type FakeIrcdOptions } from '../fakes/fake-ircd';
@@ -587,6 +587,33 @@ describe('IrcConnection against a scripted ircd', () => {
         peer.send(`:fake.irc PONG fake.irc :${ping.params[0] ?? ''}`);
         await expect(confirmed).resolves.toBe(1);
       });
+    });
+
+    test('a puppet asks only for the capabilities it uses; the bot for all it knows', async () => {
+      const caps = ['sasl', 'labeled-response', 'batch', 'server-time', 'extended-join', 'account-tag', 'multi-prefix',
+        'userhost-in-names', 'away-notify', 'account-notify'];
+      const requested = async (role: 'bot' | 'puppet'): Promise<string[]> => {
+        const { peer } = await registered({ role }, { caps });
+        const req = peer.linesOf('CAP').filter((l) => l.params[0] === 'REQ').flatMap((l) => (l.params[1] ?? '').split(' '));
+        await Promise.all(conns.map((c) => c.quit('next', 200).catch(() => undefined)));
+        conns = [];
+        await ircd?.close();
+        ircd = null;
+        return req.sort();
+      };
+      expect(await requested('puppet')).toEqual(['batch', 'labeled-response', 'server-time']);
+      expect(await requested('bot')).toEqual([...caps].filter((c) => c !== 'sasl').sort());
+    });
+
+    test.each([
+      [':irc.example CAP * LS :sasl=PLAIN extended-join labeled-response', ':irc.example CAP * LS :sasl=PLAIN labeled-response'],
+      [':irc.example CAP * LS * :multi-prefix batch', ':irc.example CAP * LS * :batch'],
+      [':irc.example CAP nick NEW :account-tag server-time\r\n', ':irc.example CAP nick NEW :server-time\r\n'],
+      [':irc.example CAP * LS :extended-join', ':irc.example CAP * LS :'],
+      [':irc.example CAP * ACK :extended-join', ':irc.example CAP * ACK :extended-join'],
+      [':n!u@h PRIVMSG #c :CAP * LS :x', ':n!u@h PRIVMSG #c :CAP * LS :x'],
+    ])('filterCapOffer(%j)', (line, expected) => {
+      expect(filterCapOffer(line, new Set(['sasl', 'labeled-response', 'batch', 'server-time']))).toBe(expected);
     });
 
     test('labelOf reads the label tag wherever it stands among the tags', () => {

@@ -117,6 +117,29 @@ export function labelOf(line: string): string | null {
 /** Commands whose channel form a puppet ignores unless it concerns the puppet itself. */
 const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 'QUIT', 'KICK', 'NICK',
   'TOPIC', 'MODE', 'AWAY', 'ACCOUNT', 'CHGHOST', 'SETNAME', '353', '366', '332', '333']);
+/**
+ * The capabilities a puppet asks for. A puppet reads only what concerns itself (the bot reads
+ * the channels), and every other capability makes the server's lines to it longer: with
+ * extended-join, account-tag and server-time each JOIN of a big channel (which reaches every
+ * puppet in it) carries the joiner's account, realname and a timestamp, and with
+ * userhost-in-names and multi-prefix the NAMES list each puppet gets on joining is about three
+ * times the size. server-time stays: private messages keep the server's time.
+ */
+const PUPPET_CAPS = new Set(['sasl', 'labeled-response', 'batch', 'cap-notify', 'server-time']);
+
+/** A CAP LS/NEW line with the capabilities outside `keep` taken out, or the line unchanged when
+ *  it is not one. irc-framework requests what it knows among those offered, so what it does not
+ *  see offered, it does not request. */
+export function filterCapOffer(line: string, keep: ReadonlySet<string>): string {
+  const m = /^((?:@\S+ )?(?::\S+ )?CAP \S+ (?:LS|NEW) (?:\* )?:?)(.*?)(\r?\n?)$/i.exec(line);
+  if (!m) {
+    return line;
+  }
+  const offered = (m[2] ?? '').split(' ').filter((c) => c !== '');
+  const kept = offered.filter((c) => keep.has(c.split('=')[0]?.toLowerCase() ?? ''));
+  return `${m[1]}${kept.join(' ')}${m[3]}`;
+}
+
 /** Numerics that mean "the server refused what you asked". */
 const REFUSALS = new Set(['401', '403', '404', '405', '431', '432', '433', '435', '436', '437', '438', '441', '442', '447',
   '471', '473', '474', '475', '476', '477', '482', '489', '520']);
@@ -801,6 +824,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     }
     const puppet = this.opts.role === 'puppet';
     connection.addReadBuffer = (line: string): void => {
+      if (puppet && this._state === 'connecting' && / CAP /i.test(line)) {
+        line = filterCapOffer(line, PUPPET_CAPS);
+      }
       if (this.confirms.size > 0 && line.charCodeAt(0) === 0x40) {
         const label = labelOf(line);
         const confirm = label === null ? undefined : this.confirms.get(label);
