@@ -1,4 +1,4 @@
-import { type CaseMapping, ircEquals, ircFold, parseCaseMapping } from '../../src/irc/casemap';
+import { type CaseMapping, ircEquals, ircEqualsBytes, ircFold, parseCaseMapping } from '../../src/irc/casemap';
 
 describe('ircFold', () => {
   // Each row: the input and its fold under ascii, rfc1459 and strict-rfc1459.
@@ -85,6 +85,28 @@ describe('ircEquals', () => {
     { a: 'Émile', b: 'émile', mapping: 'rfc1459' as const, same: false },
   ])('$a vs $b under $mapping: $same', ({ a, b, mapping, same }) => {
     expect(ircEquals(a, b, mapping)).toBe(same);
+  });
+});
+
+describe('ircEqualsBytes', () => {
+  const mappings: CaseMapping[] = ['ascii', 'rfc1459', 'strict-rfc1459'];
+
+  test.each(mappings)('%s: agrees with ircEquals on Latin-1 bytes inside a larger buffer', (mapping) => {
+    for (let a = 0x20; a < 0x7f; a++) {
+      for (let b = 0x20; b < 0x7f; b += 3) {
+        const x = `n${String.fromCharCode(a)}k`;
+        const y = `n${String.fromCharCode(b)}k`;
+        const buf = Buffer.from(`:${x}!u@h`, 'latin1');
+        expect([x, y, ircEqualsBytes(buf, 1, 1 + x.length, y, mapping)]).toEqual([x, y, ircEquals(x, y, mapping)]);
+      }
+    }
+  });
+
+  test('lengths differ: never equal', () => {
+    const buf = Buffer.from(':alice!a@h', 'latin1');
+    expect(ircEqualsBytes(buf, 1, 6, 'alice')).toBe(true);
+    expect(ircEqualsBytes(buf, 1, 6, 'alice_')).toBe(false);
+    expect(ircEqualsBytes(buf, 1, 5, 'alice')).toBe(false);
   });
 });
 

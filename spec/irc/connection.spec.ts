@@ -391,6 +391,30 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(conn.droppedChannelLines).toBe(13);
     });
 
+    test('others\' JOIN, PART, QUIT and NICK are dropped from the bytes, before a line is made; its own are not', async () => {
+      const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
+      const raws: string[] = [];
+      (conn as unknown as { client: { on(e: string, f: (x: { line: string }) => void): void } }).client
+        .on('raw', (x) => raws.push(x.line));
+      [
+        ':alice!a@h JOIN #chan', // a nick that is a prefix of ours: someone else
+        ':alice_mm!a@h JOIN #chan', // ours is a prefix of it: someone else
+        '@time=2026-11-27T10:00:00.000Z;account=bob :bob!b@h JOIN #chan * :Bob', // tagged, extended
+        ':bob!b@h PART #chan',
+        ':bob QUIT :no user@host',
+        ':carol!c@h NICK :caroline',
+        ':ALICE_M!~alice@bridge.example JOIN #chan', // ours, in another case: reported
+        ':alice_m!~alice@bridge.example PART #chan :bye', // ours: reported
+        ':bob!b@h JOINED #chan', // not a command we know: left to the parser
+        ':bob!b@h JOIN', // no channel: left to the parser
+      ].forEach((l) => peer.send(l));
+      await peer.sync();
+      expect(raws.filter((r) => / (JOIN|PART|QUIT|NICK) /.test(r) && !/alice_m!/i.test(r))).toEqual([]);
+      expect(events.map((e) => e.type)).toEqual(['join', 'part']);
+      expect(conn.droppedChannelLines).toBe(6);
+      expect(conn.state).toBe('registered');
+    });
+
     test('other people\'s channel messages are dropped before parsing; private ones and odd lines are not', async () => {
       const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
       const raws: string[] = [];
@@ -601,7 +625,7 @@ describe('IrcConnection against a scripted ircd', () => {
         ircd = null;
         return req.sort();
       };
-      expect(await requested('puppet')).toEqual(['batch', 'labeled-response', 'server-time']);
+      expect(await requested('puppet')).toEqual(['batch', 'labeled-response']);
       expect(await requested('bot')).toEqual([...caps].filter((c) => c !== 'sasl').sort());
     });
 

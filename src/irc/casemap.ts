@@ -37,6 +37,31 @@ export function ircFold(s: string, mapping: CaseMapping = 'rfc1459'): string {
   return out;
 }
 
+/** Whether the Latin-1 bytes buf[start, end) name `name` under `mapping` (no string is made). */
+export function ircEqualsBytes(buf: Uint8Array, start: number, end: number, name: string, mapping: CaseMapping = 'rfc1459'): boolean {
+  if (end - start !== name.length) {
+    return false;
+  }
+  const max = UPPER_MAX[mapping];
+  for (let i = 0; i < name.length; i++) {
+    let x = buf[start + i] as number;
+    let y = name.charCodeAt(i);
+    if (x === y) {
+      continue;
+    }
+    if (x >= 0x41 && x <= max) {
+      x += 0x20;
+    }
+    if (y >= 0x41 && y <= max) {
+      y += 0x20;
+    }
+    if (x !== y) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /** Whether `a` and `b` name the same thing under `mapping`, without building folded strings. */
 export function ircEquals(a: string, b: string, mapping: CaseMapping = 'rfc1459'): boolean {
   if (a.length !== b.length) {

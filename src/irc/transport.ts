@@ -15,6 +15,9 @@ export const MAX_LINE_BYTES = 16_384;
 export class LatinLineTransport extends NetTransport {
   /** The start of a line whose end has not arrived yet. */
   private rest: Buffer = EMPTY;
+  /** Set by the connection: whether the line buf[start, end) (without its LF) can be dropped
+   *  from the bytes alone, before a string is made of it. */
+  dropRaw: ((buf: Buffer, start: number, end: number) => boolean) | null = null;
 
   override onSocketData(data: Buffer): void {
     const buf = this.rest.length === 0 ? data : Buffer.concat([this.rest, data]);
@@ -25,7 +28,9 @@ export class LatinLineTransport extends NetTransport {
         break;
       }
       // Like irc-framework's own transport, the line keeps its CR LF; the parser strips it.
-      this.emit('line', buf.toString('latin1', start, nl + 1));
+      if (this.dropRaw === null || !this.dropRaw(buf, start, nl)) {
+        this.emit('line', buf.toString('latin1', start, nl + 1));
+      }
       start = nl + 1;
     }
     // A copy, so that a small remainder does not keep a large chunk alive.
