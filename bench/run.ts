@@ -26,6 +26,7 @@ import { sweepChart, type SweepPoint } from './chart';
 import { FakeHomeserver, nowMs, type SentEvent } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
+import { type HeapGroup, heapGrowth, readHeapGroups } from './heap';
 import { type FloorResult, floorMarkdown, scenarioFloor } from './floor';
 import { machineCpuShares, round, sampleMachineCpu, sampleProcess, sleep, summarize, type ProcSample, type Summary } from './stats';
 import { scenarioThroughput, throughputMarkdown, type ThroughputResult } from './throughput';
@@ -70,6 +71,8 @@ interface Options {
   concurrency: number;
   /** Matrix users who take turns sending the Matrix -> IRC messages (latency and throughput). */
   senders: number;
+  /** Heap snapshots of the bridge before and after `connect`, summarised by kind of object. */
+  heapSnapshot: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -90,6 +93,7 @@ function parseOptions(argv: string[]): Options {
       deaf: { type: 'string', default: 'auto' },
       concurrency: { type: 'string', default: '50' },
       senders: { type: 'string', default: '1' },
+      'heap-snapshot': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -97,7 +101,7 @@ function parseOptions(argv: string[]): Options {
   });
   if (values.help) {
     out('npm run bench -- [--scenarios connect,latency,throughput] [--n 100[,1000,...]] [--batch 50] [--rate 50] [--count 500] ' +
-      '[--rates 100,200,350,500,700,1000] [--step-seconds 5] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50] [--senders 1]');
+      '[--rates 100,200,350,500,700,1000] [--step-seconds 5] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50] [--senders 1] [--heap-snapshot]');
     process.exit(0);
   }
   const int = (name: string, v: string | undefined, min: number, max: number): number => {
@@ -141,6 +145,7 @@ function parseOptions(argv: string[]): Options {
     deaf: values.deaf ?? 'auto',
     concurrency: Math.floor(int('concurrency', values.concurrency, 1, 1000)),
     senders: Math.floor(int('senders', values.senders, 1, 10_000)),
+    heapSnapshot: values['heap-snapshot'] ?? false,
   };
 }
 
@@ -157,6 +162,8 @@ interface Env {
   roomId: string;
   /** Matrix users whose puppets are known to be in the channel. */
   joinedUsers: Set<string>;
+  /** The bridge writes a heap snapshot with each memory sample (--heap-snapshot). */
+  heapSnapshots: boolean;
   timeline: Timeline;
 }
 
@@ -222,7 +229,10 @@ async function startEnv(dir: string, opts: Options, started: Started, profileDir
   }
   const bridge = spawnLogged({
     name: 'bridge', command: process.execPath, args: [...nodeArgs, main, '-c', configPath, '-f', regPath],
-    logPath: bridgeLog, cwd: root, env: { ...process.env, BENCH_MEM_FILE: path.join(bridgeDir, 'memory.json') },
+    logPath: bridgeLog, cwd: root, env: {
+      ...process.env, BENCH_MEM_FILE: path.join(bridgeDir, 'memory.json'),
+      ...(opts.heapSnapshot ? { BENCH_HEAP_SNAPSHOT_DIR: bridgeDir } : {}),
+    },
   });
   started.bridge = bridge;
   await waitUntil('bridge /health = 200', 30_000, 100, async () => {
@@ -258,7 +268,7 @@ async function startEnv(dir: string, opts: Options, started: Started, profileDir
   await waitUntil('the observer\'s ghost in the portal room', 15_000, 50,
     () => Promise.resolve(hs.membersOf(roomId).some((u) => u.startsWith(`@${NETWORK}_`))));
   timeline.phase = 'idle';
-  return { dir, ircd, hs, bridge, bridgeLog, metricsPort, observer, roomId, joinedUsers: new Set(), timeline };
+  return { dir, ircd, hs, bridge, bridgeLog, metricsPort, observer, roomId, joinedUsers: new Set(), timeline, heapSnapshots: opts.heapSnapshot };
 }
 
 async function waitUntil(what: string, timeoutMs: number, intervalMs: number, check: () => Promise<boolean>): Promise<void> {
@@ -435,6 +445,8 @@ interface ConnectResult {
     /** The whole machine (every CPU, 100 % = all of them), kernel network work included. */
     machine: { user: number; system: number; softirq: number; idle: number } | null;
   };
+  /** With --heap-snapshot: what the JS heap's growth is made of, per puppet. */
+  heapGrowth: HeapGroup[] | null;
   /** Mean time from opening a puppet connection to its registration (the bridge's
    *  ircbridge_irc_connect_seconds), over every puppet connected so far. */
   connectMeanMs: number | null;
@@ -451,12 +463,33 @@ interface MemoryFigures {
   newSpace: number;
   /** Resident bytes of the V8 heap (live objects and free space V8 keeps). */
   heapPhysical: number;
+  /** Which SIGUSR2 of the bridge this was (its heap snapshot is heap-<seq>.heapsnapshot). */
+  seq: number;
 }
 
 /** RSS without the free space the V8 heap keeps resident: what the process really holds. */
 const rssLessFreeHeap = (m: MemoryFigures): number => m.rss - m.heapPhysical + m.heapUsed;
 
 /** Asks the bridge (bridge-hooks.ts) for a full GC and its memory figures afterwards. */
+/** Summarises the two snapshots the bridge wrote at the connect scenario's memory samples (the
+ *  last two it wrote), then deletes them: they are hundreds of MB at thousands of puppets. */
+function heapGrowthOf(env: Env, puppets: number, seq: number | null): HeapGroup[] | null {
+  const dir = path.join(env.dir, 'bridge');
+  if (seq === null || seq < 2 || puppets === 0) {
+    return null;
+  }
+  const files = [`heap-${seq - 1}.heapsnapshot`, `heap-${seq}.heapsnapshot`];
+  try {
+    const [before, after] = files.slice(-2).map((f) => readHeapGroups(path.join(dir, f))) as [ReturnType<typeof readHeapGroups>, ReturnType<typeof readHeapGroups>];
+    return heapGrowth(before, after, puppets);
+  } catch (err) {
+    progress(`could not read the heap snapshots: ${(err as Error).message}`);
+    return null;
+  } finally {
+    files.forEach((f) => fs.rmSync(path.join(dir, f), { force: true }));
+  }
+}
+
 async function memoryAfterGc(env: Env): Promise<MemoryFigures | null> {
   const file = path.join(env.dir, 'bridge', 'memory.json');
   const read = (): { seq: number; memory: NodeJS.MemoryUsage; heap: { total_physical_size: number };
@@ -473,7 +506,12 @@ async function memoryAfterGc(env: Env): Promise<MemoryFigures | null> {
     await sleep(50);
     const r = read();
     if (r && r.seq > prev) {
+      const snapshot = path.join(env.dir, 'bridge', `heap-${r.seq}.heapsnapshot`);
+      for (let k = 0; env.heapSnapshots && k < 600 && !fs.existsSync(snapshot); k++) {
+        await sleep(200); // the bridge is busy writing it: measure nothing meanwhile
+      }
       return {
+        seq: r.seq,
         rss: r.memory.rss, heapUsed: r.memory.heapUsed, heapTotal: r.memory.heapTotal, external: r.memory.external,
         arrayBuffers: r.memory.arrayBuffers, newSpace: r.spaces.new_space?.size ?? 0, heapPhysical: r.heap.total_physical_size,
       };
@@ -592,6 +630,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
       joinWindow: { bridgeCpuPercent: percent(before, bridgeAtJoined), ircdCpuPercent: percent(ircdBefore, ircdAtJoined),
         machine: machineCpuShares(machineBefore, machineAtJoined) },
       connectMeanMs,
+      heapGrowth: env.heapSnapshots ? heapGrowthOf(env, seen.size, mem1.gc?.seq ?? null) : null,
       homeserverRequests: env.hs.requestCounts(),
     };
   } finally {
@@ -954,6 +993,16 @@ function markdown(opts: Options, connect: ConnectResult | null, latency: Directi
     lines.push('RSS as found moves by tens of MB when V8 grows or shrinks its heap; the figures after a full GC ' +
       '(RSS less the free space V8 keeps, and the live JS heap) are the steadier measure of what a puppet costs.');
     lines.push('');
+    if (connect.heapGrowth) {
+      lines.push('JS heap growth by kind of object (heap snapshots before and after, self size per puppet):');
+      lines.push('');
+      lines.push('| object | bytes per puppet | objects per puppet |');
+      lines.push('| --- | --- | --- |');
+      for (const g of connect.heapGrowth) {
+        lines.push(`| \`${g.name.replace(/[|`]/g, ' ')}\` | ${g.bytesPerPuppet} | ${g.countPerPuppet} |`);
+      }
+      lines.push('');
+    }
   }
   if (latency.length > 0) {
     lines.push(`## latency (${latency[0]?.sent ?? 0} messages per direction; Matrix -> IRC from ${opts.senders} sender${opts.senders === 1 ? '' : 's'})`);
