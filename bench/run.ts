@@ -4,6 +4,7 @@
  *
  *   npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500]
  *                    [--out DIR] [--keep] [--log-level warn] [--profile]
+ *   npm run bench -- --scenarios startup [--users 10000] [--rooms 1000] [--watch 30] [--hs-delay 0]
  *
  * Results: a markdown table on stdout; results.json, results.md and the bridge log in
  * bench-results/<timestamp>/.
@@ -21,6 +22,7 @@ import { spawnLogged, type ManagedProcess } from '../spec/e2e/harness/proc';
 import { FakeHomeserver, nowMs, type SentEvent } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
+import { runStartupBench } from './startup';
 import { round, sampleProcess, sleep, summarize, type ProcSample, type Summary } from './stats';
 
 const NETWORK = 'bench';
@@ -54,6 +56,12 @@ interface Options {
   deaf: string;
   /** networks.<id>.max_concurrent_connects for the bridge. */
   concurrency: number;
+  /** `startup` (bench/startup.ts): stored users and rooms, seconds of reconnects watched, and
+   *  the fake homeserver's answer delay. */
+  users: number;
+  rooms: number;
+  watch: number;
+  hsDelay: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -71,6 +79,10 @@ function parseOptions(argv: string[]): Options {
       'log-level': { type: 'string', default: 'warn' },
       deaf: { type: 'string', default: 'auto' },
       concurrency: { type: 'string', default: '50' },
+      users: { type: 'string', default: '10000' },
+      rooms: { type: 'string', default: '1000' },
+      watch: { type: 'string', default: '30' },
+      'hs-delay': { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -78,6 +90,7 @@ function parseOptions(argv: string[]): Options {
   });
   if (values.help) {
     out('npm run bench -- [--scenarios connect,latency] [--n 100] [--batch 50] [--rate 50] [--count 500] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50]');
+    out('npm run bench -- --scenarios startup [--users 10000] [--rooms 1000] [--watch 30] [--hs-delay 0] [--concurrency 50] [--profile]');
     process.exit(0);
   }
   const int = (name: string, v: string | undefined, min: number, max: number): number => {
@@ -89,9 +102,12 @@ function parseOptions(argv: string[]): Options {
   };
   const scenarios = (values.scenarios ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const s of scenarios) {
-    if (!['connect', 'latency'].includes(s)) {
-      throw new Error(`--scenarios: unknown scenario "${s}" (known: connect, latency)`);
+    if (!['connect', 'latency', 'startup'].includes(s)) {
+      throw new Error(`--scenarios: unknown scenario "${s}" (known: connect, latency, startup)`);
     }
+  }
+  if (scenarios.includes('startup') && scenarios.length > 1) {
+    throw new Error('--scenarios: startup runs on its own (its own bridge and database)');
   }
   return {
     scenarios,
@@ -105,6 +121,10 @@ function parseOptions(argv: string[]): Options {
     profile: values.profile ?? false,
     deaf: values.deaf ?? 'auto',
     concurrency: Math.floor(int('concurrency', values.concurrency, 1, 1000)),
+    users: Math.floor(int('users', values.users, 1, 100_000)),
+    rooms: Math.floor(int('rooms', values.rooms, 1, 10_000)),
+    watch: int('watch', values.watch, 1, 600),
+    hsDelay: int('hs-delay', values['hs-delay'], 0, 10_000),
   };
 }
 
@@ -938,6 +958,11 @@ async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   const root = repoRoot();
   const m = machine(root);
+  if (opts.scenarios.includes('startup')) {
+    return runStartupBench({ users: opts.users, rooms: opts.rooms, watchSeconds: opts.watch, concurrency: opts.concurrency,
+      deaf: opts.deaf, logLevel: opts.logLevel, profile: opts.profile, keep: opts.keep, outDir: opts.outDir, hsDelayMs: opts.hsDelay },
+    { machine: m, scanLog, out, progress });
+  }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mib-bench-'));
   const resultsDir = path.join(opts.outDir, m.date.replace(/[:.]/g, '-'));
   fs.mkdirSync(resultsDir, { recursive: true });
