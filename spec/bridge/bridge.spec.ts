@@ -437,6 +437,25 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       expect(puppets().map((c) => c.nick)).toEqual(['U4[m]', 'U2[m]', 'U5[m]', 'U3[m]', 'U1[m]']);
     });
 
+    test('a stop while restart reconnects wait for a slot ends them without a warning for each', async () => {
+      await bridge.stop('restart');
+      for (let i = 1; i <= 6; i++) {
+        const userId = asUserId(`@w${i}:hs.test`);
+        if (i <= 5) { // the sixth has no puppet record yet: reconnected all the same
+          store.savePuppet({ userId, network: 'test' as never, nick: `W${i}[m]` as never, username: `w${i}` });
+        }
+        store.addMember({ roomId: STATIC_ROOM as never, userId, displayName: `W${i}` });
+      }
+      const lines: string[] = [];
+      configureLogging({ level: 'warn', format: 'text', sink: { write: (l: string) => lines.push(l) } });
+      const first = ircd.clients.length;
+      bridge = new Bridge(ctx, { test: { ...config.networks.test, max_concurrent_connects: 1 } } as Config['networks']);
+      await bridge.start();
+      await until(() => ircd.clients.slice(first).some((c) => /^W\d\[m\]$/.test(c.nick ?? '')), 'a first puppet connecting');
+      await bridge.stop('stopping early');
+      expect(lines.filter((l) => l.includes('puppet reconnect failed'))).toEqual([]);
+    });
+
     test('speaking through the puppet is remembered in the store for the next start', async () => {
       await portal();
       const puppet = await alicePuppet();

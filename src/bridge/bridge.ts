@@ -8,7 +8,7 @@ import type { RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
 import type { AppserviceHandlers } from '../matrix/appservice';
 import { type MatrixEvent, parseMatrixEvent } from '../matrix/events';
-import type { InboundEventInput, MemberRecord, RoomMapping } from '../store/store';
+import type { InboundEventInput } from '../store/store';
 import { builtinCommands } from './admin-commands';
 import { AdminRooms, type AdminServices, CHANNEL_PATTERN } from './admin-room';
 import { CatchUp } from './catch-up';
@@ -613,28 +613,19 @@ export class Bridge implements AppserviceHandlers {
   }
 
   /** After a restart: Matrix users of bridged rooms get their puppets back, those who spoke
-   *  most recently first (connection attempts are limited per network). */
+   *  most recently first (connection attempts are limited per network). One store read per
+   *  network: with thousands of users, a read per user and room held up the start. */
   private reconnectMembers(): void {
     for (const net of this.networks.values()) {
-      const wanted: Array<{ member: MemberRecord; mapping: RoomMapping; lastActive: number }> = [];
-      const activity = new Map<UserId, number>();
-      for (const mapping of this.ctx.store.listRoomMappings(net.id)) {
-        for (const member of this.ctx.store.listMembers(mapping.roomId)) {
-          if (net.exclusionOf(member.userId) !== null) {
-            continue;
-          }
-          let lastActive = activity.get(member.userId);
-          if (lastActive === undefined) {
-            lastActive = this.ctx.store.getPuppetActivity(member.userId, net.id);
-            activity.set(member.userId, lastActive);
-          }
-          wanted.push({ member, mapping, lastActive });
+      for (const m of this.ctx.store.listNetworkMembers(net.id)) {
+        if (net.exclusionOf(m.userId) !== null) {
+          continue;
         }
-      }
-      wanted.sort((a, b) => b.lastActive - a.lastActive);
-      for (const { member, mapping } of wanted) {
-        void net.puppets.joinChannel(member.userId, member.displayName, mapping.channel, mapping.key).catch((err: Error) =>
-          log.warn('puppet reconnect failed', { network: net.id, user_id: member.userId, err: err.message }));
+        void net.puppets.joinChannel(m.userId, m.displayName, m.channel, m.key, m.lastActive).catch((err: Error) => {
+          if (!net.stopping) { // a stop ends every attempt still waiting: not worth a line each
+            log.warn('puppet reconnect failed', { network: net.id, user_id: m.userId, err: err.message });
+          }
+        });
       }
     }
   }
