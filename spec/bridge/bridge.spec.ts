@@ -599,6 +599,43 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       expect(said(puppet)).toEqual(['one', 'lost in the outage']);
     });
 
+    test('a room read by the catch-up goes on without waiting for a slow one; the slow one\'s missed message comes first', async () => {
+      const puppet = await withCatchUp();
+      await portal();
+      push(member(ROOM, ALICE, 'join', 'Alice'));
+      await puppet.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#lobby');
+      const missed = { ...(message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'missed in static' }) as object),
+        origin_server_ts: Date.now() - 2 };
+      hs.on('GET', new RegExp(`/rooms/${encodeURIComponent(STATIC_ROOM)}/messages$`), { ...history(ancient(), missed), delayMs: 800 })
+        .on('GET', new RegExp(`/rooms/${encodeURIComponent(ROOM)}/messages$`), history(ancient()));
+      const staticRead = (): number | undefined => hs.requestsTo('GET', /\/messages$/)
+        .filter((r) => r.path.includes(encodeURIComponent(STATIC_ROOM))).at(-1)?.at;
+      const readsBefore = staticRead();
+      // transaction 9 after 2: one was skipped, so both rooms are read again
+      bridge.acceptTransaction('9', [message(ROOM, ALICE, { msgtype: 'm.text', body: 'lobby now' }),
+        message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'static now' })]);
+      bridge.afterTransaction();
+      await until(() => said(puppet).includes('static now'), 'the static room\'s message', 5000);
+      expect(said(puppet)).toEqual(['one', 'lobby now', 'missed in static', 'static now']);
+      expect(staticRead()).not.toBe(readsBefore); // the static room was read again (slowly)
+    });
+
+    test('events accepted before the start wait for the start\'s catch-up, after what it finds missing', async () => {
+      await withCatchUp();
+      await bridge.stop('restart');
+      const missed = { ...(message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'lost before the stop' }) as object),
+        origin_server_ts: Date.now() - 5 };
+      hs.on('GET', /\/rooms\/[^/]+\/messages$/, history(ancient(), missed));
+      const next = ircd.clients.length;
+      bridge = new Bridge(ctx, config.networks, { catchUpMaxAgeMs: 600_000, catchUpDelayMs: 20, probeIntervalMs: 50 });
+      // the homeserver's first transaction arrives while the bridge is still starting
+      bridge.acceptTransaction('1', [message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'sent after the stop' })]);
+      await bridge.start();
+      const puppet = await until(() => ircd.clients.slice(next).find((c) => c.nick === 'Alice[m]'), 'alice reconnected');
+      await until(() => said(puppet).includes('sent after the stop'), 'the new message on IRC');
+      expect(said(puppet)).toEqual(['lost before the stop', 'sent after the stop']);
+    });
+
     test('a room the bridge has never seen an event from is not read; nothing older than the window is replayed', async () => {
       await withCatchUp();
       await portal(); // mapped, but no event from it accepted yet
