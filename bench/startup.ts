@@ -217,8 +217,13 @@ export interface StartupResult {
   botLastJoinMs: number | null;
   /** The message sent in the first transaction, seen on IRC. */
   firstMessageOnIrcMs: number | null;
+  /** A message sent once /health answered 200: its transaction answered, and seen on IRC. */
+  afterReadyTransactionMs: number | null;
+  afterReadyOnIrcMs: number | null;
   /** When the bridge started reading room history (catch-up) and how many /messages it made. */
   catchUpFirstMs: number | null;
+  /** The first sample that saw the catch-up's last /messages request. */
+  catchUpLastMs: number | null;
   catchUpRequests: number;
   /** Puppets registered at each milestone (s after the spawn). */
   milestones: Array<{ s: number; registered: number | null; connecting: number | null; cpuPercent: number | null }>;
@@ -348,7 +353,10 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
   const probeRoom = pop.rooms[0] as StoredRoom;
   // The probe's sender: a member of the first room who has no recorded activity, so nothing but
   // the waiting message moves them up the reconnect queue.
-  const sender = (membersOf.get(0) ?? []).find((u) => u.lastActive === 0) ?? (membersOf.get(0) ?? [])[0] as StoredUser;
+  const quiet = (membersOf.get(0) ?? []).filter((u) => u.lastActive === 0);
+  const sender = quiet[0] ?? (membersOf.get(0) ?? [])[0] as StoredUser;
+  // The second probe's sender, for a message sent once /health answers 200.
+  const lateSender = quiet[1] ?? sender;
   const observer = await IrcObserver.connect(ircd.port, OBSERVER_NICK);
   procs.observer = observer;
   for (const ch of new Set([firstCh, lastCh, probeRoom.channel])) {
@@ -359,14 +367,18 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
   if (opts.profile) {
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${resultsDir}`);
   }
-  const marks: { bot: Map<string, number>; probe: number | null } = { bot: new Map(), probe: null };
+  const marks: { bot: Map<string, number>; probe: number | null; lateProbe: number | null } =
+    { bot: new Map(), probe: null, lateProbe: null };
   let t0 = 0;
   const probeText = `startup probe ${process.pid}`;
+  const lateProbeText = `startup probe after ready ${process.pid}`;
   observer.on((l) => {
     if (l.command === 'JOIN' && l.nick === BOT_NICK && !marks.bot.has((l.params[0] ?? '').toLowerCase())) {
       marks.bot.set((l.params[0] ?? '').toLowerCase(), l.receivedMs - t0);
     } else if (l.command === 'PRIVMSG' && marks.probe === null && (l.params[1] ?? '') === probeText) {
       marks.probe = l.receivedMs - t0;
+    } else if (l.command === 'PRIVMSG' && marks.lateProbe === null && (l.params[1] ?? '') === lateProbeText) {
+      marks.lateProbe = l.receivedMs - t0;
     }
   });
 
@@ -379,9 +391,15 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
   procs.bridge = bridge;
   const since = (): number => nowMs() - t0;
 
-  // /health, as fast as sensible.
+  const probeEvent = (from: StoredUser, body: string): Record<string, unknown> => ({
+    type: 'm.room.message', room_id: probeRoom.roomId, sender: from.userId, event_id: hs.newEventId(),
+    origin_server_ts: Date.now(), content: { msgtype: 'm.text', body }, unsigned: { age: 0 },
+  });
+  // /health, as fast as sensible; once it answers 200, a second message goes out.
   let firstHttp: number | null = null;
   let ready: number | null = null;
+  let lateTxn: Promise<void> = Promise.resolve();
+  let lateTxnMs: number | null = null;
   const health = (async () => {
     for (let i = 0; i < 3000 && ready === null && bridge.isRunning(); i++) {
       try {
@@ -390,6 +408,9 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
         firstHttp ??= since();
         if (res.status === 200) {
           ready = since();
+          lateTxn = hs.pushTransaction([probeEvent(lateSender, lateProbeText)]).then(() => {
+            lateTxnMs = since();
+          }, (err: Error) => progress(`startup: the transaction after ready failed: ${err.message}`));
         }
       } catch {
         // not listening yet
@@ -404,10 +425,7 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
     for (; attempts < 3000 && firstTxn === null && bridge.isRunning();) {
       attempts++;
       try {
-        await hs.pushTransaction([{
-          type: 'm.room.message', room_id: probeRoom.roomId, sender: sender.userId, event_id: hs.newEventId(),
-          origin_server_ts: Date.now(), content: { msgtype: 'm.text', body: probeText }, unsigned: { age: 0 },
-        }]);
+        await hs.pushTransaction([probeEvent(sender, probeText)]);
         firstTxn = since();
       } catch {
         await sleep(10);
@@ -429,14 +447,14 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
     }
     samples.push({ t: Math.round(since()), registered: counts?.registered ?? null, connecting: counts?.connecting ?? null,
       cpuMs: Math.round(proc.cpuMs), rssKb: proc.rssKb, messagesRequests: hs.requests.get('GET messages') ?? 0 });
-    const done = (counts?.registered ?? 0) >= reachable && marks.probe !== null;
+    const done = (counts?.registered ?? 0) >= reachable && marks.probe !== null && marks.lateProbe !== null;
     if (since() >= watchMs || done) {
       break;
     }
     const next = (i + 1) * SAMPLE_MS - since();
     await sleep(Math.max(5, next));
   }
-  await Promise.race([Promise.all([health, txn]), sleep(2000)]);
+  await Promise.race([Promise.all([health, txn, lateTxn]), sleep(2000)]);
   const peak = peakRss(bridge.pid);
   const endSample = samples[samples.length - 1];
   const requests = hs.requestCounts();
@@ -490,7 +508,10 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
     botFirstJoinMs: round(marks.bot.get(firstCh.toLowerCase()) ?? null),
     botLastJoinMs: round(marks.bot.get(lastCh.toLowerCase()) ?? null),
     firstMessageOnIrcMs: round(marks.probe),
+    afterReadyTransactionMs: round(lateTxnMs),
+    afterReadyOnIrcMs: round(marks.lateProbe),
     catchUpFirstMs: firstCatchUp?.t ?? null,
+    catchUpLastMs: samples.find((s) => s.messagesRequests > 0 && s.messagesRequests >= (requests['GET messages'] ?? 0))?.t ?? null,
     catchUpRequests: requests['GET messages'] ?? 0,
     milestones,
     reachable,
@@ -544,8 +565,11 @@ export function startupMarkdown(m: MachineInfo, opts: StartupOptions, r: Startup
     lines.push(`| first transaction answered 200 | ${fmt(r.firstTransactionMs, ' ms')} (${r.transactionAttempts} attempts) |`);
     lines.push(`| /health answers 200 | ${fmt(r.healthReadyMs, ' ms')} |`);
     lines.push(`| bot JOIN seen in the first / last of its ${r.rooms} channels | ${fmt(r.botFirstJoinMs, ' ms')} / ${fmt(r.botLastJoinMs, ' ms')} |`);
-    lines.push(`| catch-up: first /messages, requests | ${fmt(r.catchUpFirstMs, ' ms')}, ${r.catchUpRequests} |`);
+    lines.push(`| catch-up: first / last /messages seen (250 ms samples), requests | ${fmt(r.catchUpFirstMs, ' ms')} / ` +
+      `${fmt(r.catchUpLastMs, ' ms')}, ${r.catchUpRequests} |`);
     lines.push(`| the first transaction's message seen on IRC | ${fmt(r.firstMessageOnIrcMs, ' ms')} |`);
+    lines.push(`| a message sent when /health answered 200: transaction answered / seen on IRC | ` +
+      `${fmt(r.afterReadyTransactionMs, ' ms')} / ${fmt(r.afterReadyOnIrcMs, ' ms')} |`);
     lines.push(`| puppets registered: most seen / reachable | ${r.maxRegistered} / ${r.reachable} (InspIRCd allows ${IRCD_CLIENT_LIMIT} clients) |`);
     lines.push(`| 10 % / 50 % / 90 % / all reachable puppets registered | ${fmt(r.reachedMs['10%'], ' ms')} / ${fmt(r.reachedMs['50%'], ' ms')} / ` +
       `${fmt(r.reachedMs['90%'], ' ms')} / ${fmt(r.reachedMs['100%'], ' ms')} |`);
