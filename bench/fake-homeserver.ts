@@ -78,6 +78,11 @@ export class FakeHomeserver {
   readonly requests = new Map<string, number>();
   /** Requests the fake did not recognise (method and path), for the report. */
   readonly unknown: string[] = [];
+  /** TCP connections accepted, and the most open at once (the bridge's HTTP client opens one per
+   *  request in flight). */
+  connections = 0;
+  maxOpenConnections = 0;
+  private openConnections = 0;
   private server: Server | null = null;
   private port = 0;
   private readonly users = new Set<string>();
@@ -105,6 +110,12 @@ export class FakeHomeserver {
       });
     });
     server.keepAliveTimeout = 65_000;
+    server.on('connection', (socket) => {
+      this.connections++;
+      this.openConnections++;
+      this.maxOpenConnections = Math.max(this.maxOpenConnections, this.openConnections);
+      socket.once('close', () => this.openConnections--);
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

@@ -238,6 +238,9 @@ export interface StartupResult {
   rssAtEndKb: number | null;
   stopMs: number | null;
   homeserverRequests: Record<string, number>;
+  /** TCP connections the bridge opened to the homeserver, and the most open at once. */
+  homeserverConnections: number;
+  homeserverMaxOpen: number;
   samples: Sample[];
 }
 
@@ -523,6 +526,8 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
     rssAtEndKb: endSample?.rssKb ?? null,
     stopMs,
     homeserverRequests: requests,
+    homeserverConnections: hs.connections,
+    homeserverMaxOpen: hs.maxOpenConnections,
     samples,
   };
   return { result, logPath: files.logPath };
@@ -586,7 +591,8 @@ export function startupMarkdown(m: MachineInfo, opts: StartupOptions, r: Startup
       lines.push(`| ${ms.s} | ${fmt(ms.registered)} | ${fmt(ms.connecting)} | ${fmt(ms.cpuPercent, ' %')} |`);
     }
     lines.push('');
-    lines.push(`Homeserver requests: ${Object.entries(r.homeserverRequests).map(([k, v]) => `${k} ${v}`).join(', ')}.`);
+    lines.push(`Homeserver requests: ${Object.entries(r.homeserverRequests).map(([k, v]) => `${k} ${v}`).join(', ')}; ` +
+      `${r.homeserverConnections} TCP connections, at most ${r.homeserverMaxOpen} open at once.`);
     lines.push('');
   }
   lines.push('## bridge log');
