@@ -491,6 +491,36 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       }
     });
 
+    test('a user whose message waits for the start\'s catch-up moves ahead of the quiet ones all the same', async () => {
+      await bridge.stop('restart');
+      const slow = new FakeIrcd({ welcomeDelayMs: 300 });
+      const port = await slow.listen();
+      try {
+        ['@q1:hs.test', '@q2:hs.test', '@q3:hs.test'].forEach((u, i) => {
+          const userId = asUserId(u);
+          store.savePuppet({ userId, network: 'test' as never, nick: `Q${i + 1}[m]` as never, username: `q${i + 1}` });
+          store.setPuppetActivity(userId, 'test' as never, 1000 * (3 - i)); // q1 most active, q3 least
+          store.addMember({ roomId: STATIC_ROOM as never, userId, displayName: `Q${i + 1}` });
+        });
+        // the room has had traffic, so the start's catch-up reads it and its events wait for that
+        store.acceptEvents('earlier', [{ roomId: STATIC_ROOM, json: '{}', eventId: '$earlier', ts: Date.now() - 1000 }]);
+        store.listInboundEvents().forEach((e) => store.deleteInboundEvent(e.seq));
+        hs.on('GET', /\/messages$/, { status: 200, body: { chunk: [] } });
+        bridge = new Bridge(ctx, { test: { ...config.networks.test, port, max_concurrent_connects: 1 } } as Config['networks'],
+          { catchUpMaxAgeMs: 600_000, catchUpDelayMs: 1500 });
+        await bridge.start();
+        push(message(STATIC_ROOM, '@q3:hs.test', { msgtype: 'm.text', body: 'let me in' }));
+        const puppets = (): FakeIrcClient[] => slow.clients.filter((c) => /^Q\d\[m\]$/.test(c.nick ?? ''));
+        await until(() => puppets().length === 3 && puppets().every((c) => c.registered), 'three puppets registered');
+        expect(puppets().map((c) => c.nick)).toEqual(['Q1[m]', 'Q3[m]', 'Q2[m]']);
+        expect(hs.requestsTo('GET', /\/messages$/)).toEqual([]); // all that before the catch-up read the room
+        expect((await (puppets()[1] as FakeIrcClient).waitForCommand('PRIVMSG', 3000)).params[1]).toBe('let me in');
+      } finally {
+        await bridge.stop('test over');
+        await slow.close();
+      }
+    });
+
     test('with puppet_idle_timeout_ms, a quiet puppet quits and comes back when its user speaks', async () => {
       await bridge.stop('reconfigure');
       const nets = { test: { ...config.networks.test, puppet_idle_timeout_ms: 400 } } as Config['networks'];

@@ -259,6 +259,19 @@ export class Bridge implements AppserviceHandlers {
     }
   }
 
+  /** A message that waits for the catch-up still moves its sender's puppet up the reconnect
+   *  queue now, so the connection is there when the message goes on. */
+  private prioritiseSender(ev: InboundEvent): void {
+    const e = ev.event as { type?: unknown; sender?: unknown };
+    if (e?.type !== 'm.room.message' || typeof e.sender !== 'string' || ev.roomId === null) {
+      return;
+    }
+    const mapping = this.ctx.store.getMappingByRoom(ev.roomId as RoomId);
+    if (mapping) {
+      this.networks.get(mapping.network)?.puppets.touch(e.sender as UserId);
+    }
+  }
+
   /** Do events of this room wait for the catch-up? Those of the rooms it reads (bridged and
    *  private-message rooms), until it has read them. */
   private waitsForCatchUp(roomId: string | null): boolean {
@@ -488,6 +501,7 @@ export class Bridge implements AppserviceHandlers {
           this.held.set(ev.roomId, [ev]);
         }
         this.catchUp.hurry(ev.roomId as RoomId);
+        this.prioritiseSender(ev);
         continue;
       }
       ready.push(ev);
