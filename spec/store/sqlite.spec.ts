@@ -290,6 +290,22 @@ describe('SqliteStore in memory', () => {
     });
   });
 
+  describe('the IRC -> Matrix outbox', () => {
+    test('items come back per room, oldest first, at most `limit`; deleted ones are gone', () => {
+      const a = asRoomId('!a:hs');
+      const b = asRoomId('!b:hs');
+      const seqs = [1, 2, 3].map((n) => store.enqueueOutbox(libera, a, { n }));
+      store.enqueueOutbox(libera, b, { n: 'b' });
+      expect(store.listOutbox(a, 2).map((r) => r.item)).toEqual([{ n: 1 }, { n: 2 }]);
+      expect(store.listOutbox(a, 10).map((r) => [r.seq, r.network, r.roomId])).toEqual(seqs.map((seq) => [seq, libera, a]));
+      expect([...store.listOutboxRooms()].sort()).toEqual([a, b]);
+      expect(store.countOutbox()).toBe(4);
+      store.deleteOutbox(seqs[0] as number);
+      expect(store.listOutbox(a, 1).map((r) => r.item)).toEqual([{ n: 2 }]);
+      expect(store.countOutbox()).toBe(3);
+    });
+  });
+
   describe('transactions and inbound events', () => {
     test('acceptTransaction: true the first time, false for a repeat, events stored once', () => {
       expect(store.acceptTransaction('txn1', [ev('!r:hs', { n: 1 }), ev(null, { n: 2 })])).toBe(true);
