@@ -151,11 +151,11 @@ function roomHistory(room: StoredRoom, members: StoredUser[], now: number): Arra
 }
 
 /** Fills the bridge's database through its own store code (lib/store, migrations included). */
-function fillStore(dbPath: string, pop: { rooms: StoredRoom[]; users: StoredUser[] },
-  history: Map<RoomId, Array<Record<string, unknown>>>): { ms: number; inboundLeft: number } {
+async function fillStore(dbPath: string, pop: { rooms: StoredRoom[]; users: StoredUser[] },
+  history: Map<RoomId, Array<Record<string, unknown>>>): Promise<{ ms: number; inboundLeft: number }> {
   const t0 = nowMs();
   // The built store, so the migrations the bridge will find are the ones applied here.
-  const mod = require(path.join(repoRoot(), 'lib', 'store', 'sqlite.js')) as { SqliteStore: typeof SqliteStore };
+  const mod = (await import(path.join(repoRoot(), 'lib', 'store', 'sqlite.js'))) as { SqliteStore: typeof SqliteStore };
   const store = new mod.SqliteStore(dbPath, null);
   try {
     const network = NETWORK as NetworkId;
@@ -328,7 +328,7 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
     history.set(room.roomId, roomHistory(room, membersOf.get(j) ?? [], now));
   }
   progress(`startup: filling the store with ${opts.users} users in ${opts.rooms} rooms`);
-  const fill = fillStore(files.dbPath, pop, history);
+  const fill = await fillStore(files.dbPath, pop, history);
   progress(`startup: store filled in ${Math.round(fill.ms)} ms`);
 
   const hs = new FakeHomeserver({ asToken: reg.as_token, hsToken: reg.hs_token, domain: DOMAIN,
