@@ -171,6 +171,18 @@ describe('MatrixClient against a recording homeserver', () => {
       expect((hs.requests[9]?.at ?? 0) - first).toBeGreaterThanOrEqual(280);
     });
 
+    test('an urgent request (a catch-up read) goes before those waiting without it', async () => {
+      hs.on('GET', /\/joined_members$/, { status: 200, body: { joined: {} }, delayMs: 60 })
+        .on('GET', /\/messages$/, { status: 200, body: { chunk: [] } });
+      const c = client({ maxInFlight: 1 });
+      const bulk = Array.from({ length: 3 }, (_, i) => c.joinedMembers(`!r${i}:hs`));
+      await new Promise((r) => setTimeout(r, 20)); // the first is in flight, two wait
+      const read = c.roomMessages('!urgent:hs', { dir: 'b', limit: 10 });
+      await Promise.all([...bulk, read]);
+      expect(hs.requests.map((r) => (r.path.endsWith('/messages') ? 'messages' : 'members')))
+        .toEqual(['members', 'messages', 'members', 'members']);
+    });
+
     test('a request waiting between retries does not hold a place', async () => {
       hs.on('GET', /slow.*\/joined_members$/, { status: 502, body: {} }, { status: 200, body: { joined: {} } });
       hs.on('GET', /other.*\/joined_members$/, { status: 200, body: { joined: {} } });

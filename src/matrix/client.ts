@@ -44,6 +44,9 @@ export interface RequestOptions {
   rawBody?: { data: Buffer | string; contentType: string };
   /** Do not retry (the caller handles failure itself). */
   noRetry?: boolean;
+  /** Goes before requests waiting without it when too many are in flight (few at a time:
+   *  reads that Matrix events wait for). */
+  urgent?: boolean;
 }
 
 export type RoomEventContent = Record<string, unknown>;
@@ -64,8 +67,9 @@ export class MatrixClient {
   private readonly backoffMs: number;
   private readonly maxInFlight: number;
   private inFlight = 0;
-  /** Requests waiting for one in flight to end, in arrival order. */
+  /** Requests waiting for one in flight to end, in arrival order (urgent ones apart). */
   private readonly waiting: Array<() => void> = [];
+  private readonly waitingUrgent: Array<() => void> = [];
 
   constructor(private readonly opts: MatrixClientOptions) {
     this.base = opts.homeserverUrl.replace(/\/+$/, '');
@@ -76,17 +80,18 @@ export class MatrixClient {
   }
 
   /** One HTTP exchange (request and whole answer) within the limit of requests in flight. */
-  private async exchange(url: URL, init: RequestInit): Promise<{ res: Response; text: string }> {
+  private async exchange(url: URL, init: RequestInit, urgent: boolean): Promise<{ res: Response; text: string }> {
     if (this.inFlight < this.maxInFlight) {
       this.inFlight++;
     } else {
-      await new Promise<void>((resolve) => this.waiting.push(resolve)); // handed the slot of one that ended
+      // handed the place of one that ended
+      await new Promise<void>((resolve) => (urgent ? this.waitingUrgent : this.waiting).push(resolve));
     }
     try {
       const res = await this.fetchImpl(url, init);
       return { res, text: await res.text() };
     } finally {
-      const next = this.waiting.shift();
+      const next = this.waitingUrgent.shift() ?? this.waiting.shift();
       if (next) {
         next();
       } else {
@@ -119,7 +124,7 @@ export class MatrixClient {
       let res: Response;
       let text: string;
       try {
-        ({ res, text } = await this.exchange(url, { method, headers, body }));
+        ({ res, text } = await this.exchange(url, { method, headers, body }, o.urgent === true));
       } catch (err) {
         if (attempt >= attempts) {
           throw this.failed(new MatrixApiError(method, path, 0, 'M_CONNECTION', (err as Error).message));
@@ -282,11 +287,12 @@ export class MatrixClient {
     return r.joined ?? {};
   }
 
-  /** One page of a room's timeline from `from` (or the newest event), as `asUser`. */
+  /** One page of a room's timeline from `from` (or the newest event), as `asUser`. Urgent: the
+   *  catch-up reads with it, and Matrix events wait for those reads. */
   async roomMessages(roomId: string, o: { dir: 'b' | 'f'; from?: string; limit: number }, asUser?: string):
     Promise<{ chunk: unknown[]; end?: string }> {
     const r = await this.request<{ chunk?: unknown; end?: unknown }>('GET', `/_matrix/client/v3/rooms/${enc(roomId)}/messages`,
-      { asUser, query: { dir: o.dir, from: o.from, limit: o.limit } });
+      { asUser, query: { dir: o.dir, from: o.from, limit: o.limit }, urgent: true });
     return { chunk: Array.isArray(r.chunk) ? r.chunk : [], end: typeof r.end === 'string' ? r.end : undefined };
   }
 
