@@ -39,12 +39,29 @@ export interface FakeHomeserverOptions {
   appserviceUrl: string;
   /** Called for every recorded room event (after it is stored in `sent`). */
   onSend?: (e: SentEvent) => void;
+  /** Milliseconds every client-server answer is held back, to stand in for a real homeserver's
+   *  response time (default 0: answer at once). */
+  delayMs?: number;
 }
 
 interface Room {
   id: string;
   members: Map<string, string | null>;
   state: Map<string, Record<string, unknown>>;
+  /** Room history for /messages, oldest first. */
+  history: Array<Record<string, unknown>>;
+}
+
+/** A room that exists before the bridge starts (the start-up scenario's stored rooms). */
+export interface SeededRoom {
+  roomId: string;
+  alias?: string;
+  /** Joined members with their display names (null: none). */
+  members: Array<[string, string | null]>;
+  /** State events by type and state key. */
+  state?: Array<{ type: string; stateKey: string; content: Record<string, unknown> }>;
+  /** Timeline events, oldest first; /messages pages through them backwards. */
+  history?: Array<Record<string, unknown>>;
 }
 
 class HttpError extends Error {
@@ -61,6 +78,11 @@ export class FakeHomeserver {
   readonly requests = new Map<string, number>();
   /** Requests the fake did not recognise (method and path), for the report. */
   readonly unknown: string[] = [];
+  /** TCP connections accepted, and the most open at once (the bridge's HTTP client opens one per
+   *  request in flight). */
+  connections = 0;
+  maxOpenConnections = 0;
+  private openConnections = 0;
   private server: Server | null = null;
   private port = 0;
   private readonly users = new Set<string>();
@@ -88,6 +110,12 @@ export class FakeHomeserver {
       });
     });
     server.keepAliveTimeout = 65_000;
+    server.on('connection', (socket) => {
+      this.connections++;
+      this.openConnections++;
+      this.maxOpenConnections = Math.max(this.maxOpenConnections, this.openConnections);
+      socket.once('close', () => this.openConnections--);
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -159,6 +187,18 @@ export class FakeHomeserver {
     return this.aliases.get(alias);
   }
 
+  /** Adds a room the homeserver already has (before the bridge starts). */
+  seedRoom(seed: SeededRoom): void {
+    const room: Room = { id: seed.roomId, members: new Map(seed.members), state: new Map(), history: seed.history ?? [] };
+    for (const s of seed.state ?? []) {
+      room.state.set(`${s.type}|${s.stateKey}`, s.content);
+    }
+    this.rooms.set(room.id, room);
+    if (seed.alias !== undefined) {
+      this.aliases.set(seed.alias, room.id);
+    }
+  }
+
   /** Matrix users the fake thinks are joined to a room. */
   membersOf(roomId: string): string[] {
     return [...(this.rooms.get(roomId)?.members.keys() ?? [])];
@@ -180,6 +220,9 @@ export class FakeHomeserver {
     const path = url.pathname;
     const method = req.method ?? 'GET';
     const body = method === 'GET' || method === 'HEAD' ? null : await readJson(req);
+    if (this.opts.delayMs) {
+      await new Promise((r) => setTimeout(r, this.opts.delayMs));
+    }
 
     if (method === 'GET' && path === '/_matrix/client/versions') {
       this.count('GET versions');
@@ -297,12 +340,18 @@ export class FakeHomeserver {
       }
       send(res, 200, { joined });
     } else if (method === 'GET' && (m = /^\/_matrix\/client\/v3\/rooms\/([^/]+)\/messages$/.exec(path))) {
-      // Room history, read by the bridge's catch-up: every event was pushed, so nothing is missed.
+      // Room history, read by the bridge's catch-up: what was seeded (every pushed event was handled).
       this.count('GET messages');
-      if (!this.rooms.get(seg(1))) {
+      const room = this.rooms.get(seg(1));
+      if (!room) {
         throw new HttpError(403, 'M_FORBIDDEN', 'You are not in this room');
       }
-      send(res, 200, { chunk: [], start: 'now' });
+      // Backwards from the newest event (or from the `from` token, an offset from the end).
+      const from = Number(url.searchParams.get('from') ?? '0') || 0;
+      const limit = Math.min(1000, Number(url.searchParams.get('limit') ?? '10') || 10);
+      const newestFirst = room.history.slice(0, Math.max(0, room.history.length - from)).reverse().slice(0, limit);
+      const end = from + newestFirst.length;
+      send(res, 200, { chunk: newestFirst, start: String(from), ...(newestFirst.length > 0 ? { end: String(end) } : {}) });
     } else if ((m = /^\/_matrix\/client\/v3\/directory\/room\/([^/]+)$/.exec(path))) {
       this.count(`${method} directory`);
       const alias = seg(1);
@@ -336,7 +385,7 @@ export class FakeHomeserver {
   }
 
   private newRoom(): Room {
-    const room: Room = { id: `!bench${++this.roomCounter}:${this.opts.domain}`, members: new Map(), state: new Map() };
+    const room: Room = { id: `!bench${++this.roomCounter}:${this.opts.domain}`, members: new Map(), state: new Map(), history: [] };
     this.rooms.set(room.id, room);
     return room;
   }

@@ -5,6 +5,7 @@
  *   npm run bench -- [--scenarios connect,latency,throughput] [--n 100[,1000,...]] [--batch 50]
  *                    [--rate 50] [--count 500] [--rates 100,200,...] [--step-seconds 5]
  *                    [--out DIR] [--keep] [--log-level warn] [--profile]
+ *   npm run bench -- --scenarios startup [--users 10000] [--rooms 1000] [--watch 30] [--hs-delay 0]
  *
  * With several N (`--n 100,1000,4000`), the scenarios run once per N, each with a fresh InspIRCd
  * and bridge, and the report starts with a table of every N and a chart (chart.svg).
@@ -28,6 +29,7 @@ import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
 import { type HeapGroup, heapGrowth, readHeapGroups } from './heap';
 import { type FloorResult, floorMarkdown, scenarioFloor } from './floor';
+import { runStartupBench } from './startup';
 import { machineCpuShares, round, sampleMachineCpu, sampleProcess, sleep, summarize, type ProcSample, type Summary } from './stats';
 import { scenarioThroughput, throughputMarkdown, type ThroughputResult } from './throughput';
 
@@ -73,6 +75,12 @@ interface Options {
   senders: number;
   /** Heap snapshots of the bridge before and after `connect`, summarised by kind of object. */
   heapSnapshot: boolean;
+  /** `startup` (bench/startup.ts): stored users and rooms, seconds of reconnects watched, and
+   *  the fake homeserver's answer delay. */
+  users: number;
+  rooms: number;
+  watch: number;
+  hsDelay: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -94,14 +102,19 @@ function parseOptions(argv: string[]): Options {
       concurrency: { type: 'string', default: '50' },
       senders: { type: 'string', default: '1' },
       'heap-snapshot': { type: 'boolean', default: false },
+      users: { type: 'string', default: '10000' },
+      rooms: { type: 'string', default: '1000' },
+      watch: { type: 'string', default: '30' },
+      'hs-delay': { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
     allowPositionals: false,
   });
   if (values.help) {
-    out('npm run bench -- [--scenarios connect,latency,throughput] [--n 100[,1000,...]] [--batch 50] [--rate 50] [--count 500] ' +
+    out('npm run bench -- [--scenarios floor,connect,latency,throughput] [--n 100[,1000,...]] [--batch 50] [--rate 50] [--count 500] ' +
       '[--rates 100,200,350,500,700,1000] [--step-seconds 5] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50] [--senders 1] [--heap-snapshot]');
+    out('npm run bench -- --scenarios startup [--users 10000] [--rooms 1000] [--watch 30] [--hs-delay 0] [--concurrency 50] [--profile]');
     process.exit(0);
   }
   const int = (name: string, v: string | undefined, min: number, max: number): number => {
@@ -113,9 +126,12 @@ function parseOptions(argv: string[]): Options {
   };
   const scenarios = (values.scenarios ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const s of scenarios) {
-    if (!['floor', 'connect', 'latency', 'throughput'].includes(s)) {
-      throw new Error(`--scenarios: unknown scenario "${s}" (known: floor, connect, latency, throughput)`);
+    if (!['floor', 'connect', 'latency', 'throughput', 'startup'].includes(s)) {
+      throw new Error(`--scenarios: unknown scenario "${s}" (known: floor, connect, latency, throughput, startup)`);
     }
+  }
+  if (scenarios.includes('startup') && scenarios.length > 1) {
+    throw new Error('--scenarios: startup runs on its own (its own bridge and database)');
   }
   const list = (name: string, v: string | undefined, min: number, max: number): number[] => {
     const items = (v ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '').map((x) => int(name, x, min, max));
@@ -146,6 +162,10 @@ function parseOptions(argv: string[]): Options {
     concurrency: Math.floor(int('concurrency', values.concurrency, 1, 1000)),
     senders: Math.floor(int('senders', values.senders, 1, 10_000)),
     heapSnapshot: values['heap-snapshot'] ?? false,
+    users: Math.floor(int('users', values.users, 1, 100_000)),
+    rooms: Math.floor(int('rooms', values.rooms, 1, 10_000)),
+    watch: int('watch', values.watch, 1, 600),
+    hsDelay: int('hs-delay', values['hs-delay'], 0, 10_000),
   };
 }
 
@@ -1279,6 +1299,11 @@ async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2));
   const root = repoRoot();
   const m = machine(root);
+  if (opts.scenarios.includes('startup')) {
+    return runStartupBench({ users: opts.users, rooms: opts.rooms, watchSeconds: opts.watch, concurrency: opts.concurrency,
+      deaf: opts.deaf, logLevel: opts.logLevel, profile: opts.profile, keep: opts.keep, outDir: opts.outDir, hsDelayMs: opts.hsDelay },
+    { machine: m, scanLog, out, progress });
+  }
   const resultsDir = path.join(opts.outDir, m.date.replace(/[:.]/g, '-'));
   fs.mkdirSync(resultsDir, { recursive: true });
   const sweep = opts.ns.length > 1;

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { configureLogging } from '../src/log';
 import { parseCli, run } from '../src/main';
-import { writeRegistration } from '../src/matrix/registration';
+import { writeRegistration } from '../src/matrix/new-registration';
 
 describe('start-up with the credentials key file', () => {
   let dir: string;

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import yaml from 'js-yaml';
 import { parseConfig } from '../src/config';
 import { checkRegistration, namespacesOf, parseCli, UsageError } from '../src/main';
-import { loadRegistration, RegistrationError, writeRegistration } from '../src/matrix/registration';
+import { writeRegistration } from '../src/matrix/new-registration';
+import { loadRegistration, RegistrationError } from '../src/matrix/registration';
 
 const config = parseConfig({
   homeserver: { url: 'http://127.0.0.1:8008', domain: 'example.org' },
@@ -78,6 +79,43 @@ describe('registration', () => {
       expect.stringMatching(/^networks\.oftc\.portal_alias_template:/),
       expect.stringMatching(/uses port 9995, but the bridge listens on 9000/),
     ]);
+  });
+
+  test('namespace rules match as homeservers test them; exclusive-only ignores shared rules', () => {
+    const path = join(dir, 'ns.yaml');
+    writeFileSync(path, yaml.dump({ id: 'x', hs_token: 'h', as_token: 'a', sender_localpart: 'ircbridge', url: null,
+      namespaces: { users: [{ regex: '@libera_.+:example\\.org', exclusive: true }, { regex: '@shared_.+:example\\.org', exclusive: false }],
+        aliases: [{ regex: '#libera_.+:example\\.org' }] } }));
+    const reg = loadRegistration(path);
+    const cases: Array<{ user: string; exclusiveOnly: boolean; expected: boolean }> = [
+      { user: '@libera_alice:example.org', exclusiveOnly: true, expected: true },
+      { user: '@libera_alice:example.org', exclusiveOnly: false, expected: true },
+      { user: '@shared_bob:example.org', exclusiveOnly: false, expected: true },
+      { user: '@shared_bob:example.org', exclusiveOnly: true, expected: false },
+      { user: '@carol:example.org', exclusiveOnly: false, expected: false },
+    ];
+    for (const c of cases) {
+      expect([c.user, c.exclusiveOnly, reg.isUserMatch(c.user, c.exclusiveOnly)]).toEqual([c.user, c.exclusiveOnly, c.expected]);
+    }
+    // `exclusive` left out means not exclusive.
+    expect(reg.isAliasMatch('#libera_lobby:example.org', false)).toBe(true);
+    expect(reg.isAliasMatch('#libera_lobby:example.org', true)).toBe(false);
+  });
+
+  test('malformed namespaces are reported by key', () => {
+    const path = join(dir, 'bad-ns.yaml');
+    writeFileSync(path, yaml.dump({ id: 'x', hs_token: 'h', as_token: 'a', sender_localpart: 'ircbridge',
+      namespaces: { users: [{ regex: '(' }, { exclusive: true }], aliases: 'nope' } }));
+    try {
+      loadRegistration(path);
+      throw new Error('expected a RegistrationError');
+    } catch (err) {
+      expect((err as RegistrationError).problems).toEqual([
+        expect.stringMatching(/^namespaces\.users\[0\]\.regex: not a regular expression/),
+        'namespaces.users[1].regex: required (a string)',
+        'namespaces.aliases: expected a list',
+      ]);
+    }
   });
 
   test('a registration lacking tokens names each missing key', () => {

@@ -15,7 +15,7 @@ import { IdentRegistry, IdentServer } from './irc/identd';
 import { configureLogging, getLogger } from './log';
 import { AppserviceServer } from './matrix/appservice';
 import { MatrixApiError, MatrixClient } from './matrix/client';
-import { loadRegistration, type Registration, RegistrationError, writeRegistration } from './matrix/registration';
+import { loadRegistration, type Registration, RegistrationError } from './matrix/registration';
 import { Metrics } from './metrics';
 import { SecretBox } from './store/secret-box';
 import { SqliteStore } from './store/sqlite';
@@ -187,6 +187,8 @@ export async function run(args: Args): Promise<() => Promise<void>> {
   configureLogging({ level: config.logging.level, format: config.logging.format });
   if (args.generate) {
     const ns = namespacesOf(config);
+    // Loaded only here: the library behind it takes about a second to load.
+    const { writeRegistration } = await import('./matrix/new-registration');
     writeRegistration(args.file, { url: args.url as string, senderLocalpart: args.localpart, userRegexes: ns.users, aliasRegexes: ns.aliases });
     log.info('registration written; add it to the homeserver\'s app_service_config_files', { path: args.file });
     return async () => undefined;

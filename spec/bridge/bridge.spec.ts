@@ -447,6 +447,25 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       expect(puppets().map((c) => c.nick)).toEqual(['U4[m]', 'U2[m]', 'U5[m]', 'U3[m]', 'U1[m]']);
     });
 
+    test('a stop while restart reconnects wait for a slot ends them without a warning for each', async () => {
+      await bridge.stop('restart');
+      for (let i = 1; i <= 6; i++) {
+        const userId = asUserId(`@w${i}:hs.test`);
+        if (i <= 5) { // the sixth has no puppet record yet: reconnected all the same
+          store.savePuppet({ userId, network: 'test' as never, nick: `W${i}[m]` as never, username: `w${i}` });
+        }
+        store.addMember({ roomId: STATIC_ROOM as never, userId, displayName: `W${i}` });
+      }
+      const lines: string[] = [];
+      configureLogging({ level: 'warn', format: 'text', sink: { write: (l: string) => lines.push(l) } });
+      const first = ircd.clients.length;
+      bridge = new Bridge(ctx, { test: { ...config.networks.test, max_concurrent_connects: 1 } } as Config['networks']);
+      await bridge.start();
+      await until(() => ircd.clients.slice(first).some((c) => /^W\d\[m\]$/.test(c.nick ?? '')), 'a first puppet connecting');
+      await bridge.stop('stopping early');
+      expect(lines.filter((l) => l.includes('puppet reconnect failed'))).toEqual([]);
+    });
+
     test('speaking through the puppet is remembered in the store for the next start', async () => {
       await portal();
       const puppet = await alicePuppet();
@@ -476,6 +495,36 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
         await until(() => puppets().length === 3 && puppets().every((c) => c.registered), 'three puppets registered');
         expect(puppets().map((c) => c.nick)).toEqual(['Q1[m]', 'Q3[m]', 'Q2[m]']);
         expect((await (puppets()[1] as FakeIrcClient).waitForCommand('PRIVMSG')).params[1]).toBe('let me in');
+      } finally {
+        await bridge.stop('test over');
+        await slow.close();
+      }
+    });
+
+    test('a user whose message waits for the start\'s catch-up moves ahead of the quiet ones all the same', async () => {
+      await bridge.stop('restart');
+      const slow = new FakeIrcd({ welcomeDelayMs: 300 });
+      const port = await slow.listen();
+      try {
+        ['@q1:hs.test', '@q2:hs.test', '@q3:hs.test'].forEach((u, i) => {
+          const userId = asUserId(u);
+          store.savePuppet({ userId, network: 'test' as never, nick: `Q${i + 1}[m]` as never, username: `q${i + 1}` });
+          store.setPuppetActivity(userId, 'test' as never, 1000 * (3 - i)); // q1 most active, q3 least
+          store.addMember({ roomId: STATIC_ROOM as never, userId, displayName: `Q${i + 1}` });
+        });
+        // the room has had traffic, so the start's catch-up reads it and its events wait for that
+        store.acceptEvents('earlier', [{ roomId: STATIC_ROOM, json: '{}', eventId: '$earlier', ts: Date.now() - 1000 }]);
+        store.listInboundEvents().forEach((e) => store.deleteInboundEvent(e.seq));
+        hs.on('GET', /\/messages$/, { status: 200, body: { chunk: [] } });
+        bridge = new Bridge(ctx, { test: { ...config.networks.test, port, max_concurrent_connects: 1 } } as Config['networks'],
+          { catchUpMaxAgeMs: 600_000, catchUpDelayMs: 1500 });
+        await bridge.start();
+        push(message(STATIC_ROOM, '@q3:hs.test', { msgtype: 'm.text', body: 'let me in' }));
+        const puppets = (): FakeIrcClient[] => slow.clients.filter((c) => /^Q\d\[m\]$/.test(c.nick ?? ''));
+        await until(() => puppets().length === 3 && puppets().every((c) => c.registered), 'three puppets registered');
+        expect(puppets().map((c) => c.nick)).toEqual(['Q1[m]', 'Q3[m]', 'Q2[m]']);
+        expect(hs.requestsTo('GET', /\/messages$/)).toEqual([]); // all that before the catch-up read the room
+        expect((await (puppets()[1] as FakeIrcClient).waitForCommand('PRIVMSG', 3000)).params[1]).toBe('let me in');
       } finally {
         await bridge.stop('test over');
         await slow.close();
@@ -588,6 +637,43 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       expect(hs.requestsTo('GET', '/_matrix/client/versions').filter((r) => r.at <= (read?.at ?? 0)).length - probesBefore)
         .toBeGreaterThanOrEqual(3);
       expect(said(puppet)).toEqual(['one', 'lost in the outage']);
+    });
+
+    test('a room read by the catch-up goes on without waiting for a slow one; the slow one\'s missed message comes first', async () => {
+      const puppet = await withCatchUp();
+      await portal();
+      push(member(ROOM, ALICE, 'join', 'Alice'));
+      await puppet.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#lobby');
+      const missed = { ...(message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'missed in static' }) as object),
+        origin_server_ts: Date.now() - 2 };
+      hs.on('GET', new RegExp(`/rooms/${encodeURIComponent(STATIC_ROOM)}/messages$`), { ...history(ancient(), missed), delayMs: 800 })
+        .on('GET', new RegExp(`/rooms/${encodeURIComponent(ROOM)}/messages$`), history(ancient()));
+      const staticRead = (): number | undefined => hs.requestsTo('GET', /\/messages$/)
+        .filter((r) => r.path.includes(encodeURIComponent(STATIC_ROOM))).at(-1)?.at;
+      const readsBefore = staticRead();
+      // transaction 9 after 2: one was skipped, so both rooms are read again
+      bridge.acceptTransaction('9', [message(ROOM, ALICE, { msgtype: 'm.text', body: 'lobby now' }),
+        message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'static now' })]);
+      bridge.afterTransaction();
+      await until(() => said(puppet).includes('static now'), 'the static room\'s message', 5000);
+      expect(said(puppet)).toEqual(['one', 'lobby now', 'missed in static', 'static now']);
+      expect(staticRead()).not.toBe(readsBefore); // the static room was read again (slowly)
+    });
+
+    test('events accepted before the start wait for the start\'s catch-up, after what it finds missing', async () => {
+      await withCatchUp();
+      await bridge.stop('restart');
+      const missed = { ...(message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'lost before the stop' }) as object),
+        origin_server_ts: Date.now() - 5 };
+      hs.on('GET', /\/rooms\/[^/]+\/messages$/, history(ancient(), missed));
+      const next = ircd.clients.length;
+      bridge = new Bridge(ctx, config.networks, { catchUpMaxAgeMs: 600_000, catchUpDelayMs: 20, probeIntervalMs: 50 });
+      // the homeserver's first transaction arrives while the bridge is still starting
+      bridge.acceptTransaction('1', [message(STATIC_ROOM, ALICE, { msgtype: 'm.text', body: 'sent after the stop' })]);
+      await bridge.start();
+      const puppet = await until(() => ircd.clients.slice(next).find((c) => c.nick === 'Alice[m]'), 'alice reconnected');
+      await until(() => said(puppet).includes('sent after the stop'), 'the new message on IRC');
+      expect(said(puppet)).toEqual(['lost before the stop', 'sent after the stop']);
     });
 
     test('a room the bridge has never seen an event from is not read; nothing older than the window is replayed', async () => {

@@ -25,6 +25,8 @@ export interface Answer {
   body?: unknown;
   /** Sent as is (text/plain) instead of `body`. */
   rawBody?: string;
+  /** Answer this many ms after the request arrived (a slow homeserver). */
+  delayMs?: number;
 }
 
 interface Route {
@@ -57,13 +59,20 @@ export class FakeHomeserver {
           headers: req.headers, body, rawBody, at: Date.now(),
         });
         const answer = this.next(method, url.pathname);
-        if (answer.rawBody !== undefined) {
-          res.writeHead(answer.status, { 'content-type': 'text/plain' });
-          res.end(answer.rawBody);
+        const reply = (): void => {
+          if (answer.rawBody !== undefined) {
+            res.writeHead(answer.status, { 'content-type': 'text/plain' });
+            res.end(answer.rawBody);
+          } else {
+            const data = JSON.stringify(answer.body ?? {});
+            res.writeHead(answer.status, { 'content-type': 'application/json' });
+            res.end(data);
+          }
+        };
+        if (answer.delayMs) {
+          setTimeout(reply, answer.delayMs);
         } else {
-          const data = JSON.stringify(answer.body ?? {});
-          res.writeHead(answer.status, { 'content-type': 'application/json' });
-          res.end(data);
+          reply();
         }
       });
     });

@@ -17,7 +17,7 @@ describe('MatrixClient against a recording homeserver', () => {
     await hs.close();
   });
 
-  const client = (over: { maxAttempts?: number; backoffMs?: number; onFailure?: (e: MatrixApiError) => void } = {}): MatrixClient =>
+  const client = (over: { maxAttempts?: number; backoffMs?: number; onFailure?: (e: MatrixApiError) => void; maxInFlight?: number } = {}): MatrixClient =>
     new MatrixClient({ homeserverUrl: url, asToken: AS_TOKEN, maxAttempts: 3, backoffMs: 5, ...over });
 
   /** Awaits `p`, expecting a MatrixApiError, and returns it. */
@@ -153,6 +153,46 @@ describe('MatrixClient against a recording homeserver', () => {
       expect(ids.size).toBe(1000);
       // Only URL-safe characters: the ID goes into the path as is.
       expect([...ids].filter((id) => !/^[A-Za-z0-9._~-]+$/.test(id))).toEqual([]);
+    });
+  });
+
+  describe('requests in flight', () => {
+    test('at most maxInFlight at once; the others go as answers come back', async () => {
+      hs.on('GET', /\/joined_members$/, { status: 200, body: { joined: {} }, delayMs: 150 });
+      const c = client({ maxInFlight: 4 });
+      const all = Promise.all(Array.from({ length: 10 }, (_, i) => c.joinedMembers(`!r${i}:hs`)));
+      await new Promise((r) => setTimeout(r, 75));
+      expect(hs.requests).toHaveLength(4);
+      await all;
+      expect(hs.requests.map((r) => decodeURIComponent(r.path.split('/')[5] ?? '')).sort())
+        .toEqual(Array.from({ length: 10 }, (_, i) => `!r${i}:hs`).sort());
+      // three waves of answers, not one
+      const first = hs.requests[0]?.at ?? 0;
+      expect((hs.requests[9]?.at ?? 0) - first).toBeGreaterThanOrEqual(280);
+    });
+
+    test('an urgent request (a catch-up read) goes before those waiting without it', async () => {
+      hs.on('GET', /\/joined_members$/, { status: 200, body: { joined: {} }, delayMs: 60 })
+        .on('GET', /\/messages$/, { status: 200, body: { chunk: [] } });
+      const c = client({ maxInFlight: 1 });
+      const bulk = Array.from({ length: 3 }, (_, i) => c.joinedMembers(`!r${i}:hs`));
+      await new Promise((r) => setTimeout(r, 20)); // the first is in flight, two wait
+      const read = c.roomMessages('!urgent:hs', { dir: 'b', limit: 10 });
+      await Promise.all([...bulk, read]);
+      expect(hs.requests.map((r) => (r.path.endsWith('/messages') ? 'messages' : 'members')))
+        .toEqual(['members', 'messages', 'members', 'members']);
+    });
+
+    test('a request waiting between retries does not hold a place', async () => {
+      hs.on('GET', /slow.*\/joined_members$/, { status: 502, body: {} }, { status: 200, body: { joined: {} } });
+      hs.on('GET', /other.*\/joined_members$/, { status: 200, body: { joined: {} } });
+      const c = client({ maxInFlight: 1, backoffMs: 300 });
+      const slow = c.joinedMembers('!slow:hs');
+      await new Promise((r) => setTimeout(r, 50)); // the 502 is back; the retry waits 300 ms
+      const started = Date.now();
+      await c.joinedMembers('!other:hs');
+      expect(Date.now() - started).toBeLessThan(200);
+      await slow;
     });
   });
 

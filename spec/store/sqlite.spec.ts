@@ -210,6 +210,34 @@ describe('SqliteStore in memory', () => {
       expect(store.listRoomsOfUser(bob)).toEqual([r1]);
       expect(store.listRoomsOfUser(asUserId('@nobody:hs'))).toEqual([]);
     });
+
+    test('listNetworkMembers: every member of the network\'s rooms with channel, key and activity, most active first', () => {
+      const cy = asUserId('@cy:hs');
+      store.upsertRoomMapping(mapping('libera', '#B', '!r1:hs', { key: 'k' }), '#b');
+      store.upsertRoomMapping(mapping('libera', '#a', '!r2:hs'), '#a');
+      store.upsertRoomMapping(mapping('oftc', '#a', '!r3:hs'), '#a');
+      store.addMember({ roomId: r1, userId: bob, displayName: 'Bob' });
+      store.addMember({ roomId: r2, userId: bob, displayName: null });
+      store.addMember({ roomId: r1, userId: amy, displayName: null });
+      store.addMember({ roomId: r1, userId: cy, displayName: null });
+      store.addMember({ roomId: asRoomId('!r3:hs'), userId: amy, displayName: null });
+      store.addMember({ roomId: asRoomId('!unbridged:hs'), userId: bob, displayName: null });
+      store.savePuppet({ userId: bob, network: libera, nick: asNick('Bob[m]'), username: 'bob' });
+      store.setPuppetActivity(bob, libera, 5000);
+      store.savePuppet({ userId: cy, network: libera, nick: asNick('Cy[m]'), username: 'cy' }); // activity never recorded
+      store.savePuppet({ userId: amy, network: oftc, nick: asNick('Amy[m]'), username: 'amy' });
+      store.setPuppetActivity(amy, oftc, 9000); // another network's activity does not count here
+      expect(store.listNetworkMembers(libera)).toEqual([
+        { userId: bob, displayName: null, roomId: r2, channel: '#a', key: null, lastActive: 5000 },
+        { userId: bob, displayName: 'Bob', roomId: r1, channel: '#B', key: 'k', lastActive: 5000 },
+        { userId: amy, displayName: null, roomId: r1, channel: '#B', key: 'k', lastActive: null },
+        { userId: cy, displayName: null, roomId: r1, channel: '#B', key: 'k', lastActive: 0 },
+      ]);
+      expect(store.listNetworkMembers(oftc)).toEqual([
+        { userId: amy, displayName: null, roomId: asRoomId('!r3:hs'), channel: '#a', key: null, lastActive: 9000 },
+      ]);
+      expect(store.listNetworkMembers(asNetworkId('none'))).toEqual([]);
+    });
   });
 
   describe('ghosts', () => {
@@ -259,6 +287,22 @@ describe('SqliteStore in memory', () => {
       store.saveGhost({ network: libera, nick: asNick('ALICE'), userId: other }, 'alice');
       expect(store.getGhostByNick(libera, 'alice')).toEqual({ network: libera, nick: 'ALICE', userId: other });
       expect(store.getGhostByUserId(libera, ghost)).toBeNull();
+    });
+  });
+
+  describe('the IRC -> Matrix outbox', () => {
+    test('items come back per room, oldest first, at most `limit`; deleted ones are gone', () => {
+      const a = asRoomId('!a:hs');
+      const b = asRoomId('!b:hs');
+      const seqs = [1, 2, 3].map((n) => store.enqueueOutbox(libera, a, { n }));
+      store.enqueueOutbox(libera, b, { n: 'b' });
+      expect(store.listOutbox(a, 2).map((r) => r.item)).toEqual([{ n: 1 }, { n: 2 }]);
+      expect(store.listOutbox(a, 10).map((r) => [r.seq, r.network, r.roomId])).toEqual(seqs.map((seq) => [seq, libera, a]));
+      expect([...store.listOutboxRooms()].sort()).toEqual([a, b]);
+      expect(store.countOutbox()).toBe(4);
+      store.deleteOutbox(seqs[0] as number);
+      expect(store.listOutbox(a, 1).map((r) => r.item)).toEqual([{ n: 2 }]);
+      expect(store.countOutbox()).toBe(3);
     });
   });
 

@@ -8,7 +8,7 @@ import type { RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
 import type { AppserviceHandlers } from '../matrix/appservice';
 import { type MatrixEvent, parseMatrixEvent } from '../matrix/events';
-import type { InboundEventInput, MemberRecord, RoomMapping } from '../store/store';
+import type { InboundEvent, InboundEventInput } from '../store/store';
 import { builtinCommands } from './admin-commands';
 import { AdminRooms, type AdminServices, CHANNEL_PATTERN } from './admin-room';
 import { CatchUp } from './catch-up';
@@ -56,6 +56,18 @@ function orderingKey(raw: unknown, roomId: string | null): string {
   }
   return `r:${roomId ?? '-'}`;
 }
+/** Events by origin_server_ts (one without takes the latest time before it); stable, so equal
+ *  times keep arrival order. */
+function inTimeOrder(events: readonly InboundEvent[]): InboundEvent[] {
+  let latest = 0;
+  const keyed = events.map((ev) => {
+    const ts = (ev.event as { origin_server_ts?: unknown })?.origin_server_ts;
+    latest = typeof ts === 'number' ? Math.max(latest, ts) : latest;
+    return { ev, key: typeof ts === 'number' ? ts : latest };
+  });
+  return keyed.sort((a, b) => a.key - b.key).map((k) => k.ev);
+}
+
 const TXN_RETENTION_MS = 7 * 24 * 3600 * 1000;
 /** How long accepted event IDs are remembered (a catch-up needs only its own window). */
 const SEEN_RETENTION_MS = 24 * 3600 * 1000;
@@ -98,9 +110,14 @@ export class Bridge implements AppserviceHandlers {
   readonly adminRooms: AdminRooms;
   readonly privateMessages: PrivateMessages;
   private probeTimer: NodeJS.Timeout | null = null;
-  /** While a catch-up is due, accepted events wait, so that missed ones found in history can be
-   *  handled in their place (by timestamp), not after events that came later. */
+  /** While a catch-up is due, accepted events of the rooms it reads wait, so that missed ones
+   *  found in history can be handled in their place (by timestamp), not after events that came
+   *  later. Set while such a hold lasts (it bounds it). */
   private holdTimer: NodeJS.Timeout | null = null;
+  /** Rooms the catch-up has read since it was last asked for: their events no longer wait. */
+  private readonly caughtUp = new Set<string>();
+  /** Events taken from the store while their room waits for the catch-up, by room. */
+  private readonly held = new Map<string, InboundEvent[]>();
   /** Messages dispatched and not yet handled, per network and sender (`network|user`). */
   private readonly pendingMessages = new Map<string, number>();
 
@@ -161,6 +178,7 @@ export class Bridge implements AppserviceHandlers {
         return stored;
       },
       done: () => this.releaseHold(),
+      roomDone: (roomId) => this.releaseRoom(roomId),
     });
   }
 
@@ -189,12 +207,14 @@ export class Bridge implements AppserviceHandlers {
     }
     this.started = true;
     this.reconnectMembers();
-    this.dispatchInbound();
     if (this.catchUp.enabled) {
       this.ctx.store.pruneSeenEvents(Math.max(SEEN_RETENTION_MS, 2 * (this.opts.catchUpMaxAgeMs ?? 0)));
+      // Before the first dispatch: what was accepted before the start (the homeserver's first
+      // re-sends among it) waits for the catch-up like what comes after.
       this.requestCatchUp('bridge start');
       this.startProbe();
     }
+    this.dispatchInbound();
   }
 
   /** Schedules a catch-up and holds new events back until it has run (bounded). */
@@ -209,15 +229,54 @@ export class Bridge implements AppserviceHandlers {
       }, CATCH_UP_HOLD_MAX_MS);
       this.holdTimer.unref();
     }
+    this.caughtUp.clear(); // a new reason to look: every room is read again before its events go on
     this.catchUp.request(reason, this.opts.catchUpDelayMs ?? CATCH_UP_DELAY_MS);
   }
 
+  /** The catch-up is over (or took too long): everything that waited is handled, in time order. */
   private releaseHold(): void {
     if (this.holdTimer) {
       clearTimeout(this.holdTimer);
       this.holdTimer = null;
-      this.dispatchInbound(true);
+      this.caughtUp.clear();
+      const waited = [...this.held.values()].flat();
+      this.held.clear();
+      this.dispatchInbound(waited);
     }
+  }
+
+  /** The catch-up has read `roomId`: its events (with what was found missing) go on now, in time
+   *  order, without waiting for the other rooms. */
+  private releaseRoom(roomId: RoomId): void {
+    if (!this.holdTimer || !this.started) {
+      return;
+    }
+    this.caughtUp.add(roomId);
+    const waited = this.held.get(roomId);
+    this.held.delete(roomId);
+    if (waited) {
+      this.dispatchEvents(inTimeOrder(waited));
+    }
+  }
+
+  /** A message that waits for the catch-up still moves its sender's puppet up the reconnect
+   *  queue now, so the connection is there when the message goes on. */
+  private prioritiseSender(ev: InboundEvent): void {
+    const e = ev.event as { type?: unknown; sender?: unknown };
+    if (e?.type !== 'm.room.message' || typeof e.sender !== 'string' || ev.roomId === null) {
+      return;
+    }
+    const mapping = this.ctx.store.getMappingByRoom(ev.roomId as RoomId);
+    if (mapping) {
+      this.networks.get(mapping.network)?.puppets.touch(e.sender as UserId);
+    }
+  }
+
+  /** Do events of this room wait for the catch-up? Those of the rooms it reads (bridged and
+   *  private-message rooms), until it has read them. */
+  private waitsForCatchUp(roomId: string | null): boolean {
+    return this.holdTimer !== null && roomId !== null && !this.caughtUp.has(roomId) &&
+      (this.ctx.store.getMappingByRoom(roomId as RoomId) !== null || this.ctx.store.getPmRoomById(roomId as RoomId) !== null);
   }
 
   /** Asks the homeserver now and then whether it is up; its return after an outage triggers a
@@ -256,6 +315,7 @@ export class Bridge implements AppserviceHandlers {
       clearTimeout(this.holdTimer);
       this.holdTimer = null;
     }
+    this.held.clear(); // still in the store, for the next start
     if (this.probeTimer) {
       clearInterval(this.probeTimer);
       this.probeTimer = null;
@@ -422,24 +482,36 @@ export class Bridge implements AppserviceHandlers {
 
   // ---- internals ----
 
-  /** Hands every stored event not yet dispatched to its queue; after a catch-up, in timestamp
-   *  order, so that what was missed takes its place among what arrived meanwhile. */
-  private dispatchInbound(inTimeOrder = false): void {
-    if (!this.started || this.holdTimer) {
+  /** Hands every stored event not yet dispatched to its queue, except those of rooms that wait
+   *  for the catch-up (kept aside until it has read their room). `waited`: events released at
+   *  the end of a catch-up; they go with the new ones in time order, so that what was missed
+   *  takes its place among what arrived meanwhile. */
+  private dispatchInbound(waited?: InboundEvent[]): void {
+    if (!this.started) {
       return;
     }
-    let events = this.ctx.store.listInboundEvents(this.dispatchedSeq);
-    if (inTimeOrder) {
-      let latest = 0;
-      const keyed = events.map((ev) => {
-        const ts = (ev.event as { origin_server_ts?: unknown })?.origin_server_ts;
-        latest = typeof ts === 'number' ? Math.max(latest, ts) : latest;
-        return { ev, key: typeof ts === 'number' ? ts : latest };
-      });
-      events = keyed.sort((a, b) => a.key - b.key).map((k) => k.ev); // stable: equal times keep arrival order
-    }
-    for (const ev of events) {
+    const ready: InboundEvent[] = [];
+    for (const ev of this.ctx.store.listInboundEvents(this.dispatchedSeq)) {
       this.dispatchedSeq = Math.max(this.dispatchedSeq, ev.seq);
+      if (ev.roomId !== null && this.waitsForCatchUp(ev.roomId)) {
+        const list = this.held.get(ev.roomId);
+        if (list) {
+          list.push(ev);
+        } else {
+          this.held.set(ev.roomId, [ev]);
+        }
+        this.catchUp.hurry(ev.roomId as RoomId);
+        this.prioritiseSender(ev);
+        continue;
+      }
+      ready.push(ev);
+    }
+    this.dispatchEvents(waited ? inTimeOrder([...waited, ...ready].sort((a, b) => a.seq - b.seq)) : ready);
+  }
+
+  /** Hands events to their queues, in the order given. */
+  private dispatchEvents(events: readonly InboundEvent[]): void {
+    for (const ev of events) {
       const pendingKey = this.pendingMessageKey(ev.event, ev.roomId);
       if (pendingKey !== null && !this.admitPendingMessage(pendingKey, ev.event, ev.seq)) {
         continue;
@@ -613,28 +685,19 @@ export class Bridge implements AppserviceHandlers {
   }
 
   /** After a restart: Matrix users of bridged rooms get their puppets back, those who spoke
-   *  most recently first (connection attempts are limited per network). */
+   *  most recently first (connection attempts are limited per network). One store read per
+   *  network: with thousands of users, a read per user and room held up the start. */
   private reconnectMembers(): void {
     for (const net of this.networks.values()) {
-      const wanted: Array<{ member: MemberRecord; mapping: RoomMapping; lastActive: number }> = [];
-      const activity = new Map<UserId, number>();
-      for (const mapping of this.ctx.store.listRoomMappings(net.id)) {
-        for (const member of this.ctx.store.listMembers(mapping.roomId)) {
-          if (net.exclusionOf(member.userId) !== null) {
-            continue;
-          }
-          let lastActive = activity.get(member.userId);
-          if (lastActive === undefined) {
-            lastActive = this.ctx.store.getPuppetActivity(member.userId, net.id);
-            activity.set(member.userId, lastActive);
-          }
-          wanted.push({ member, mapping, lastActive });
+      for (const m of this.ctx.store.listNetworkMembers(net.id)) {
+        if (net.exclusionOf(m.userId) !== null) {
+          continue;
         }
-      }
-      wanted.sort((a, b) => b.lastActive - a.lastActive);
-      for (const { member, mapping } of wanted) {
-        void net.puppets.joinChannel(member.userId, member.displayName, mapping.channel, mapping.key).catch((err: Error) =>
-          log.warn('puppet reconnect failed', { network: net.id, user_id: member.userId, err: err.message }));
+        void net.puppets.joinChannel(m.userId, m.displayName, m.channel, m.key, m.lastActive).catch((err: Error) => {
+          if (!net.stopping) { // a stop ends every attempt still waiting: not worth a line each
+            log.warn('puppet reconnect failed', { network: net.id, user_id: m.userId, err: err.message });
+          }
+        });
       }
     }
   }

@@ -32,6 +32,10 @@ export interface CatchUpOptions {
   accept: (label: string, events: unknown[]) => number;
   /** Called after every run, whatever it found. */
   done?: () => void;
+  /** Called as each room of a run has been read (whether or not it found anything, or the read
+   *  failed), unless another run has been asked for since this one began: from then on, that
+   *  room's events need not wait for the rest of the run. */
+  roomDone?: (roomId: RoomId) => void;
 }
 
 interface TimelineEvent {
@@ -46,6 +50,8 @@ export class CatchUp {
   private running: Promise<void> | null = null;
   private pending: string[] = [];
   private stopped = false;
+  /** Rooms with events waiting for them: read before the others (in the run due or running). */
+  private readonly hurried = new Set<RoomId>();
 
   constructor(private readonly ctx: BridgeContext, private readonly opts: CatchUpOptions) {}
 
@@ -87,6 +93,13 @@ export class CatchUp {
     await this.running;
   }
 
+  /** Events of `roomId` wait for the catch-up: read it before rooms nobody waits for. */
+  hurry(roomId: RoomId): void {
+    if (this.enabled && !this.stopped) {
+      this.hurried.add(roomId);
+    }
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer) {
@@ -103,21 +116,40 @@ export class CatchUp {
   private async runOnce(reasons: string[]): Promise<void> {
     const started = Date.now();
     const rooms = this.opts.rooms();
+    const unread = new Set(rooms);
     let found = 0;
     let failed = 0;
     let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < rooms.length && !this.stopped) {
+    // Rooms someone's events wait for first, then the rest in order.
+    const take = (): RoomId | undefined => {
+      for (const roomId of this.hurried) {
+        this.hurried.delete(roomId);
+        if (unread.delete(roomId)) {
+          return roomId;
+        }
+      }
+      while (next < rooms.length) {
         const roomId = rooms[next++] as RoomId;
+        if (unread.delete(roomId)) {
+          return roomId;
+        }
+      }
+      return undefined;
+    };
+    const worker = async (): Promise<void> => {
+      for (let roomId = take(); roomId !== undefined && !this.stopped; roomId = take()) {
         try {
           found += await this.catchUpRoom(roomId, started);
         } catch (err) {
           failed++;
           log.warn('could not read room history to catch up', { room_id: roomId, err: (err as Error).message });
         }
+        if (this.pending.length === 0 && !this.timer && !this.stopped) {
+          this.opts.roomDone?.(roomId);
+        }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, rooms.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, unread.size) }, worker));
     const fields = { reasons: reasons.join(', '), rooms: rooms.length, missed_events: found, failed_rooms: failed,
       ms: Date.now() - started };
     if (found > 0 || failed > 0) {

@@ -1,10 +1,10 @@
 /**
- * The appservice registration file: generated once by `-r`, loaded at every start. Uses
- * matrix-appservice-bridge's AppServiceRegistration so the file is what homeservers expect.
+ * The appservice registration file, loaded at every start (new-registration.ts writes it with
+ * `-r`). Reading needs only YAML and the namespace regexes, so it does not load
+ * matrix-appservice-bridge (about a second of start-up).
  */
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import yaml from 'js-yaml';
-import { AppServiceRegistration } from 'matrix-appservice-bridge';
 
 export interface Registration {
   id: string;
@@ -24,36 +24,6 @@ export class RegistrationError extends Error {
   }
 }
 
-export interface NewRegistration {
-  url: string;
-  senderLocalpart: string;
-  /** Regexes of the exclusive user namespace (ghosts) and alias namespace (portals). */
-  userRegexes: string[];
-  aliasRegexes: string[];
-}
-
-/** Writes a registration with fresh random tokens (file mode 0600: it holds secrets). */
-export function writeRegistration(path: string, r: NewRegistration): void {
-  const reg = new AppServiceRegistration(r.url);
-  reg.setId(AppServiceRegistration.generateToken());
-  reg.setHomeserverToken(AppServiceRegistration.generateToken());
-  reg.setAppServiceToken(AppServiceRegistration.generateToken());
-  reg.setSenderLocalpart(r.senderLocalpart);
-  reg.setRateLimited(false);
-  reg.setProtocols(['irc']);
-  reg.pushEphemeral = true;
-  for (const re of r.userRegexes) {
-    reg.addRegexPattern('users', re, true);
-  }
-  for (const re of r.aliasRegexes) {
-    reg.addRegexPattern('aliases', re, true);
-  }
-  // The stable key of MSC2409 next to the one matrix-appservice-bridge writes.
-  const out = { ...reg.getOutput(), receive_ephemeral: true };
-  writeFileSync(path, yaml.dump(out), { mode: 0o600 });
-  chmodSync(path, 0o600);
-}
-
 export function loadRegistration(path: string): Registration {
   let raw: unknown;
   try {
@@ -71,10 +41,15 @@ export function loadRegistration(path: string): Registration {
   if (o.url !== null && o.url !== undefined && typeof o.url !== 'string') {
     problems.push('url: expected a string or null');
   }
+  const namespaces = (typeof o.namespaces === 'object' && o.namespaces !== null ? o.namespaces : {}) as Record<string, unknown>;
+  if (o.namespaces !== undefined && o.namespaces !== null && (typeof o.namespaces !== 'object' || Array.isArray(o.namespaces))) {
+    problems.push('namespaces: expected a mapping');
+  }
+  const users = namespaceRules(namespaces, 'users', problems);
+  const aliases = namespaceRules(namespaces, 'aliases', problems);
   if (problems.length > 0) {
     throw new RegistrationError(problems, path);
   }
-  const reg = AppServiceRegistration.fromObject(o as never);
   return {
     id: o.id as string,
     hsToken: o.hs_token as string,
@@ -82,7 +57,44 @@ export function loadRegistration(path: string): Registration {
     url: (o.url as string | null | undefined) ?? null,
     senderLocalpart: o.sender_localpart as string,
     rateLimited: typeof o.rate_limited === 'boolean' ? o.rate_limited : undefined,
-    isUserMatch: (u, ex) => reg.isUserMatch(u, ex),
-    isAliasMatch: (a, ex) => reg.isAliasMatch(a, ex),
+    isUserMatch: (u, ex) => matches(users, u, ex),
+    isAliasMatch: (a, ex) => matches(aliases, a, ex),
   };
+}
+
+interface NamespaceRule {
+  regex: RegExp;
+  exclusive: boolean;
+}
+
+/** `namespaces.<kind>`: a list of `{ regex, exclusive }`, as homeservers read it. */
+function namespaceRules(namespaces: Record<string, unknown>, kind: string, problems: string[]): NamespaceRule[] {
+  const list = namespaces[kind];
+  if (list === undefined || list === null) {
+    return [];
+  }
+  if (!Array.isArray(list)) {
+    problems.push(`namespaces.${kind}: expected a list`);
+    return [];
+  }
+  const rules: NamespaceRule[] = [];
+  list.forEach((entry: unknown, i) => {
+    const e = (typeof entry === 'object' && entry !== null ? entry : {}) as { regex?: unknown; exclusive?: unknown };
+    if (typeof e.regex !== 'string') {
+      problems.push(`namespaces.${kind}[${i}].regex: required (a string)`);
+      return;
+    }
+    try {
+      rules.push({ regex: new RegExp(e.regex), exclusive: e.exclusive === true });
+    } catch (err) {
+      problems.push(`namespaces.${kind}[${i}].regex: not a regular expression (${(err as Error).message})`);
+    }
+  });
+  return rules;
+}
+
+/** Does a rule match `sample` (anywhere, as homeservers test it)? With `exclusiveOnly`, only
+ *  exclusive rules count. */
+function matches(rules: readonly NamespaceRule[], sample: string, exclusiveOnly: boolean): boolean {
+  return rules.some((r) => r.regex.test(sample) && (!exclusiveOnly || r.exclusive));
 }

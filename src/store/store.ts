@@ -44,6 +44,18 @@ export interface MemberRecord {
   displayName: string | null;
 }
 
+/** A Matrix member of a bridged room, with what reconnecting their puppet needs. */
+export interface NetworkMember {
+  userId: UserId;
+  displayName: string | null;
+  roomId: RoomId;
+  channel: Channel;
+  key: string | null;
+  /** When they last spoke through their puppet (ms; 0 when unknown); null when they have no
+   *  puppet record on the network yet. */
+  lastActive: number | null;
+}
+
 export interface InboundEvent {
   seq: number;
   txnId: string;
@@ -134,6 +146,10 @@ export interface Store {
   listMembers(roomId: RoomId): MemberRecord[];
   getMember(roomId: RoomId, userId: UserId): MemberRecord | null;
   listRoomsOfUser(userId: UserId): RoomId[];
+  /** Every member of the network's bridged rooms with the room's channel and key and their
+   *  puppet activity, the most recently active first (then by channel and user): what a restart
+   *  reconnects, in one read. */
+  listNetworkMembers(network: NetworkId): NetworkMember[];
 
   // Ghosts.
   getGhostByNick(network: NetworkId, nickFolded: string): GhostRecord | null;
