@@ -315,7 +315,10 @@ describe('Room state both ways (fake homeserver, fake IRC server)', () => {
       bot.send(':carol!c@irc.host MODE #lobby -k *');
       await until(() => joinRules().length === 2, 'the rule restored');
       expect(joinRules()[1]?.body).toEqual({ join_rule: 'public' });
+      // The saved rule is emptied right after the rule it kept is back (a second request).
+      await until(() => savedWrites().length === 2, 'the saved rule emptied');
       expect(savedWrites().at(-1)?.body).toEqual({});
+      expect(hs.requests.indexOf(joinRules()[1] as RecordedRequest)).toBeLessThan(hs.requests.indexOf(savedWrites()[1] as RecordedRequest));
       expect(store.getRoomByChannel('test' as never, '#lobby')?.key).toBeNull();
     });
 
