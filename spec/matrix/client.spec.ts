@@ -17,7 +17,7 @@ describe('MatrixClient against a recording homeserver', () => {
     await hs.close();
   });
 
-  const client = (over: { maxAttempts?: number; backoffMs?: number; onFailure?: (e: MatrixApiError) => void; maxInFlight?: number } = {}): MatrixClient =>
+  const client = (over: { maxAttempts?: number; backoffMs?: number; onFailure?: (e: MatrixApiError) => void; maxInFlight?: number; timeoutMs?: number } = {}): MatrixClient =>
     new MatrixClient({ homeserverUrl: url, asToken: AS_TOKEN, maxAttempts: 3, backoffMs: 5, ...over });
 
   /** Awaits `p`, expecting a MatrixApiError, and returns it. */
@@ -181,6 +181,17 @@ describe('MatrixClient against a recording homeserver', () => {
       await Promise.all([...bulk, read]);
       expect(hs.requests.map((r) => (r.path.endsWith('/messages') ? 'messages' : 'members')))
         .toEqual(['members', 'messages', 'members', 'members']);
+    });
+
+    test('an attempt the homeserver does not answer in time is given up and retried, and frees its place', async () => {
+      hs.on('GET', /\/joined_members$/, { status: 200, body: { joined: { '@late:hs': {} } }, delayMs: 400 },
+        { status: 200, body: { joined: { '@ok:hs': {} } } });
+      const c = client({ maxInFlight: 1, timeoutMs: 100 });
+      const started = Date.now();
+      await expect(c.joinedMembers('!r:hs')).resolves.toEqual({ '@ok:hs': {} });
+      expect(Date.now() - started).toBeLessThan(350); // did not wait for the 400 ms answer
+      expect(hs.requests).toHaveLength(2);
+      await expect(c.joinedMembers('!r2:hs')).resolves.toBeDefined(); // the place was freed
     });
 
     test('a request waiting between retries does not hold a place', async () => {

@@ -35,6 +35,10 @@ export interface MatrixClientOptions {
    *  flight holds a connection to the homeserver (Node's fetch sets no limit per host): without
    *  a bound, a start with 1,000 bridged rooms opened about 1,000 at the same moment. */
   maxInFlight?: number;
+  /** How long one attempt may take, answer included, before it counts as a failed connection
+   *  and is retried (default 60 s). Without it, a homeserver that accepts a request and never
+   *  answers would hold a place in flight (and the room's queue behind it) for minutes. */
+  timeoutMs?: number;
 }
 
 export interface RequestOptions {
@@ -66,6 +70,7 @@ export class MatrixClient {
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
   private readonly maxInFlight: number;
+  private readonly timeoutMs: number;
   private inFlight = 0;
   /** Requests waiting for one in flight to end, in arrival order (urgent ones apart). */
   private readonly waiting: Array<() => void> = [];
@@ -77,6 +82,7 @@ export class MatrixClient {
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 250;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
   }
 
   /** One HTTP exchange (request and whole answer) within the limit of requests in flight. */
@@ -88,7 +94,7 @@ export class MatrixClient {
       await new Promise<void>((resolve) => (urgent ? this.waitingUrgent : this.waiting).push(resolve));
     }
     try {
-      const res = await this.fetchImpl(url, init);
+      const res = await this.fetchImpl(url, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
       return { res, text: await res.text() };
     } finally {
       const next = this.waitingUrgent.shift() ?? this.waiting.shift();
