@@ -33,7 +33,8 @@ const DOMAIN = 'localhost';
 const BOT_NICK = 'BenchBot';
 const OBSERVER_NICK = 'observer';
 /** The harness's InspIRCd accepts this many clients (spec/e2e/harness/inspircd.ts). */
-const IRCD_CLIENT_LIMIT = 5000;
+/** Clients the scenario's InspIRCd takes: every stored user's puppet, the bot and the observer. */
+const ircdClientLimit = (users: number): number => Math.max(5000, users + 100);
 /** Seconds after the spawn at which the puppet count is reported. */
 const MILESTONES_S = [1, 2, 3, 5, 10, 15, 20, 30, 45, 60, 90, 120];
 const SAMPLE_MS = 250;
@@ -307,7 +308,7 @@ function peakRss(pid: number): number | null {
 async function measure(opts: StartupOptions, dir: string, resultsDir: string, procs: Procs,
   progress: (line: string) => void): Promise<{ result: StartupResult; logPath: string }> {
   progress(`startup: starting InspIRCd in ${dir}/inspircd`);
-  const ircd = await startInspircd(path.join(dir, 'inspircd'));
+  const ircd = await startInspircd(path.join(dir, 'inspircd'), { maxConnections: ircdClientLimit(opts.users) });
   procs.ircd = ircd;
   const [hsPort, asPort, metricsPort] = (await freePorts(3)) as [number, number, number];
   const files = writeConfig(path.join(dir, 'bridge'), opts, { hs: hsPort, as: asPort, metrics: metricsPort, irc: ircd.port });
@@ -438,7 +439,7 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
 
   // Puppets, CPU and RSS over time.
   const samples: Sample[] = [];
-  const reachable = Math.min(opts.users, IRCD_CLIENT_LIMIT - 2);
+  const reachable = Math.min(opts.users, ircdClientLimit(opts.users) - 2);
   const watchMs = opts.watchSeconds * 1000;
   for (let i = 0; i < 100_000 && bridge.isRunning(); i++) {
     const counts = await puppetCounts(metricsPort);
@@ -575,7 +576,7 @@ export function startupMarkdown(m: MachineInfo, opts: StartupOptions, r: Startup
     lines.push(`| the first transaction's message seen on IRC | ${fmt(r.firstMessageOnIrcMs, ' ms')} |`);
     lines.push(`| a message sent when /health answered 200: transaction answered / seen on IRC | ` +
       `${fmt(r.afterReadyTransactionMs, ' ms')} / ${fmt(r.afterReadyOnIrcMs, ' ms')} |`);
-    lines.push(`| puppets registered: most seen / reachable | ${r.maxRegistered} / ${r.reachable} (InspIRCd allows ${IRCD_CLIENT_LIMIT} clients) |`);
+    lines.push(`| puppets registered: most seen / reachable | ${r.maxRegistered} / ${r.reachable} (InspIRCd allows ${ircdClientLimit(opts.users)} clients) |`);
     lines.push(`| 10 % / 50 % / 90 % / all reachable puppets registered | ${fmt(r.reachedMs['10%'], ' ms')} / ${fmt(r.reachedMs['50%'], ' ms')} / ` +
       `${fmt(r.reachedMs['90%'], ' ms')} / ${fmt(r.reachedMs['100%'], ' ms')} |`);
     const w = r.reconnectWindow;
