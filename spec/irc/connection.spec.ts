@@ -677,6 +677,18 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(conn.send('PRIVMSG', ['#chan', 'late'])).toBe(false);
     });
 
+    test('a puppet reads nothing after its QUIT (a stopping bridge\'s other puppets all QUIT at once)', async () => {
+      const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
+      const quitting = conn.quit('stopping', 1000);
+      await peer.waitFor((l) => l.command === 'QUIT', 2000);
+      peer.send(':bob!b@h PRIVMSG alice_m :too late');
+      peer.send(':carol!c@h QUIT :stopping');
+      await new Promise((r) => setTimeout(r, 100));
+      peer.drop();
+      await quitting;
+      expect(events.filter((e) => e.type === 'message')).toEqual([]);
+    });
+
     test('quit() flattens CR/LF/NUL in the reason instead of sending them', async () => {
       const { conn, peer } = await registered();
       await conn.quit('bye\r\nPRIVMSG #chan :injected\0', 1000);

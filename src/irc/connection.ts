@@ -165,6 +165,8 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
    *  at least), so sendAll() confirms a message with a label on its last line instead of a
    *  PING behind it. That halves the lines a message costs against the server's flood limit. */
   private labels = false;
+  /** quit() has sent QUIT: what the server sends a puppet from then on is not read. */
+  private quitSent = false;
   private selfHost = '';
   private readonly names = new Map<string, Array<{ nick: string; prefixes: string; ident?: string; host?: string }>>();
   /** The SASL mechanism asked for at this registration, null when none. */
@@ -483,6 +485,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       });
     });
     try {
+      this.quitSent = true;
       client.quit(encodeWireText(reason.replace(/[\r\n\0]/g, ' ')));
     } catch {
       // already closed
@@ -827,7 +830,10 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       client.on('socket connected', () => {
         const transport = (client.connection as unknown as { transport?: { dropRaw?: unknown } }).transport;
         if (transport && 'dropRaw' in transport) {
-          transport.dropRaw = (buf: Buffer, start: number, end: number): boolean => this.isOthersMembershipLine(buf, start, end);
+          // After our QUIT nothing the server sends matters: in a shared channel every other
+          // puppet's QUIT of a stopping bridge reaches each one still connected.
+          transport.dropRaw = (buf: Buffer, start: number, end: number): boolean =>
+            this.quitSent || this.isOthersMembershipLine(buf, start, end);
         }
       });
     }
