@@ -689,6 +689,19 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(events.filter((e) => e.type === 'message')).toEqual([]);
     });
 
+    test('a message sent just before the QUIT is still confirmed by the answer that comes after it', async () => {
+      const { conn, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
+      const from = peer.received.length;
+      const confirmed = conn.sendAll('PRIVMSG', [['#chan', 'last words']]);
+      const ping = await peer.waitFor((l) => l.command === 'PING', 2000, from);
+      const quitting = conn.quit('stopping', 1000);
+      await peer.waitFor((l) => l.command === 'QUIT', 2000, from);
+      peer.send(`:fake.irc PONG fake.irc :${ping.params[0] ?? ''}`);
+      await expect(confirmed).resolves.toBe(1);
+      peer.drop();
+      await quitting;
+    });
+
     test('quit() flattens CR/LF/NUL in the reason instead of sending them', async () => {
       const { conn, peer } = await registered();
       await conn.quit('bye\r\nPRIVMSG #chan :injected\0', 1000);

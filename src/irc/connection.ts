@@ -830,10 +830,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       client.on('socket connected', () => {
         const transport = (client.connection as unknown as { transport?: { dropRaw?: unknown } }).transport;
         if (transport && 'dropRaw' in transport) {
-          // After our QUIT nothing the server sends matters: in a shared channel every other
-          // puppet's QUIT of a stopping bridge reaches each one still connected.
+          // After our QUIT nothing the server sends matters (in a shared channel every other
+          // puppet's QUIT of a stopping bridge reaches each one still connected), except the
+          // answers that confirm messages sent before it.
           transport.dropRaw = (buf: Buffer, start: number, end: number): boolean =>
-            this.quitSent || this.isOthersMembershipLine(buf, start, end);
+            (this.quitSent && this.confirms.size === 0) || this.isOthersMembershipLine(buf, start, end);
         }
       });
     }
