@@ -74,6 +74,17 @@ declare module 'irc-framework/src/transports/net' {
   class NetTransport extends EventEmitter {
     constructor(options: unknown);
     encoding: string;
+    options: Record<string, unknown>;
+    socket: import('node:net').Socket | null;
+    state: number;
+    requested_disconnect: boolean;
+    incoming_buffer: Buffer;
+    connect(): void;
+    disposeSocket(): void;
+    setEncoding(encoding: string): boolean;
+    getAddressFamily(address: unknown): number | undefined;
+    debugOut(text: string): void;
+    _onSocketCreate(options: Record<string, unknown>, socket: import('node:net').Socket): void;
     onSocketData(data: Buffer): void;
   }
   export = NetTransport;
