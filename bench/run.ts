@@ -27,11 +27,12 @@ import { sweepChart, type SweepPoint } from './chart';
 import { FakeHomeserver, nowMs, type SentEvent } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
+import { bridgeLogLines, type LogFindings, profileLines } from './report';
 import { type HeapGroup, heapGrowth, readHeapGroups } from './heap';
 import { type FloorResult, floorMarkdown, scenarioFloor } from './floor';
 import { runStartupBench } from './startup';
-import { machineCpuShares, round, sampleMachineCpu, sampleProcess, sleep, summarize, type ProcSample, type Summary } from './stats';
-import { scenarioThroughput, throughputMarkdown, type ThroughputResult } from './throughput';
+import { machineCpuShares, round, sampleMachineCpu, sampleProcess, sleep, summarize, type ProcSample } from './stats';
+import { scenarioThroughput, type StepFigures, throughputMarkdown, type ThroughputResult } from './throughput';
 
 const NETWORK = 'bench';
 const CHANNEL = '#bench';
@@ -660,25 +661,14 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
 
 // ---- scenario: latency ----
 
-interface DirectionResult {
-  direction: 'matrix_to_irc' | 'irc_to_matrix';
-  rate: number;
-  sent: number;
-  received: number;
-  lost: number;
-  duplicates: number;
-  outOfOrder: number;
-  latencyMs: Summary;
+/** A latency run of one direction: what a throughput step reads (StepFigures), and more. */
+interface DirectionResult extends StepFigures {
   /** Latency of each message by sequence number (ms, null when lost). */
   series: Array<number | null>;
-  sendSeconds: number;
   transactions?: number;
   largestTransaction?: number;
   transactionErrors?: number;
-  /** Matrix events the bridge had accepted and not yet handled when the run began. */
-  backlogAtStart?: number | null;
   cpuMs: number;
-  cpuMsPerMessage: number;
   rssAfterKb: number;
   homeserverRequests: Record<string, number>;
 }
@@ -931,17 +921,6 @@ function machine(root: string): Machine {
   };
 }
 
-interface LogFindings {
-  /** Warnings and errors logged while the benchmark ran (before it asked the bridge to stop). */
-  warnings: number;
-  errors: number;
-  /** "LEVEL [module] message" -> count, while running */
-  kinds: Record<string, number>;
-  /** The same, for lines logged after the benchmark sent SIGTERM (the bridge's shutdown). */
-  shutdownKinds: Record<string, number>;
-  excerpts: string[];
-}
-
 function scanLog(logPath: string, stopIso: string | null): LogFindings {
   const text = logPath !== '' && fs.existsSync(logPath) ? fs.readFileSync(logPath, 'utf8') : '';
   const findings: LogFindings = { warnings: 0, errors: 0, kinds: {}, shutdownKinds: {}, excerpts: [] };
@@ -1050,43 +1029,8 @@ function markdown(opts: Options, connect: ConnectResult | null, latency: Directi
   if (throughput) {
     lines.push(throughputMarkdown(throughput));
   }
-  lines.push('## bridge log');
-  lines.push('');
-  lines.push(`Log level ${opts.logLevel}, while the benchmark ran: ${log.warnings} warnings, ${log.errors} errors` +
-    `${bridgeExit ? `; the bridge EXITED during the run (${bridgeExit})` : '; the bridge was still running at the end'}.`);
-  for (const [kind, n] of Object.entries(log.kinds)) {
-    lines.push(`- ${n} x ${kind}`);
-  }
-  const shutdown = Object.entries(log.shutdownKinds);
-  if (shutdown.length > 0) {
-    lines.push('');
-    lines.push('Logged while the bridge was stopping (after SIGTERM):');
-    for (const [kind, n] of shutdown) {
-      lines.push(`- ${n} x ${kind}`);
-    }
-  }
-  if (log.excerpts.length > 0) {
-    lines.push('');
-    lines.push('```');
-    lines.push(...log.excerpts.slice(0, 15));
-    lines.push('```');
-  }
-  if (profile) {
-    lines.push('');
-    lines.push(`## bridge CPU profile (${profile.busyMs} ms busy in ${profile.wallMs} ms; self time)`);
-    lines.push('');
-    lines.push('| area | ms | % of busy |');
-    lines.push('| --- | --- | --- |');
-    for (const a of profile.areas.slice(0, 10)) {
-      lines.push(`| ${a.name} | ${a.ms} | ${a.percent} |`);
-    }
-    lines.push('');
-    lines.push('| function | ms | % of busy |');
-    lines.push('| --- | --- | --- |');
-    for (const f of profile.functions) {
-      lines.push(`| \`${f.name.replace(/\|/g, '\\|')}\` | ${f.ms} | ${f.percent} |`);
-    }
-  }
+  lines.push(...bridgeLogLines(log, opts.logLevel, bridgeExit, '; the bridge was still running at the end'));
+  lines.push(...profileLines(profile));
   return lines.join('\n') + '\n';
 }
 

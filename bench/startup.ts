@@ -26,6 +26,7 @@ import { spawnLogged, type ManagedProcess } from '../spec/e2e/harness/proc';
 import { FakeHomeserver, nowMs, type SeededRoom } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
+import { bridgeLogLines, type LogFindings, profileLines } from './report';
 import { round, sampleProcess, sleep } from './stats';
 
 const NETWORK = 'bench';
@@ -69,13 +70,7 @@ export interface MachineInfo {
 }
 
 /** What run.ts's scanLog finds in the bridge log. */
-export interface LogSummary {
-  warnings: number;
-  errors: number;
-  kinds: Record<string, number>;
-  shutdownKinds: Record<string, number>;
-  excerpts: string[];
-}
+export type LogSummary = LogFindings;
 
 export interface StartupHelpers {
   machine: MachineInfo;
@@ -596,43 +591,8 @@ export function startupMarkdown(m: MachineInfo, opts: StartupOptions, r: Startup
       `${r.homeserverConnections} TCP connections, at most ${r.homeserverMaxOpen} open at once.`);
     lines.push('');
   }
-  lines.push('## bridge log');
-  lines.push('');
-  lines.push(`Log level ${opts.logLevel}, while the benchmark ran: ${log.warnings} warnings, ${log.errors} errors` +
-    `${bridgeExit ? `; the bridge EXITED during the run (${bridgeExit})` : ''}.`);
-  for (const [kind, n] of Object.entries(log.kinds)) {
-    lines.push(`- ${n} x ${kind}`);
-  }
-  const shutdown = Object.entries(log.shutdownKinds);
-  if (shutdown.length > 0) {
-    lines.push('');
-    lines.push('Logged while the bridge was stopping (after SIGTERM):');
-    for (const [kind, n] of shutdown) {
-      lines.push(`- ${n} x ${kind}`);
-    }
-  }
-  if (log.excerpts.length > 0) {
-    lines.push('');
-    lines.push('```');
-    lines.push(...log.excerpts.slice(0, 15));
-    lines.push('```');
-  }
-  if (profile) {
-    lines.push('');
-    lines.push(`## bridge CPU profile (${profile.busyMs} ms busy in ${profile.wallMs} ms; self time)`);
-    lines.push('');
-    lines.push('| area | ms | % of busy |');
-    lines.push('| --- | --- | --- |');
-    for (const a of profile.areas.slice(0, 10)) {
-      lines.push(`| ${a.name} | ${a.ms} | ${a.percent} |`);
-    }
-    lines.push('');
-    lines.push('| function | ms | % of busy |');
-    lines.push('| --- | --- | --- |');
-    for (const f of profile.functions) {
-      lines.push(`| \`${f.name.replace(/\|/g, '\\|')}\` | ${f.ms} | ${f.percent} |`);
-    }
-  }
+  lines.push(...bridgeLogLines(log, opts.logLevel, bridgeExit));
+  lines.push(...profileLines(profile));
   if (error) {
     lines.push('');
     lines.push('## run failed');

@@ -476,17 +476,22 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       await until(() => store.getPuppetActivity(asUserId(ALICE), 'test' as never) >= before, 'activity stored');
     });
 
+    /** Three stored members of the static room with puppets: q1 the most active, q3 the least. */
+    const storeQuietMembers = (): void => {
+      ['@q1:hs.test', '@q2:hs.test', '@q3:hs.test'].forEach((u, i) => {
+        const userId = asUserId(u);
+        store.savePuppet({ userId, network: 'test' as never, nick: `Q${i + 1}[m]` as never, username: `q${i + 1}` });
+        store.setPuppetActivity(userId, 'test' as never, 1000 * (3 - i));
+        store.addMember({ roomId: STATIC_ROOM as never, userId, displayName: `Q${i + 1}` });
+      });
+    };
+
     test('a user who speaks while reconnects queue for a slot moves ahead of the quiet ones', async () => {
       await bridge.stop('restart');
       const slow = new FakeIrcd({ welcomeDelayMs: 300 }); // each registration holds the one slot a while
       const port = await slow.listen();
       try {
-        ['@q1:hs.test', '@q2:hs.test', '@q3:hs.test'].forEach((u, i) => {
-          const userId = asUserId(u);
-          store.savePuppet({ userId, network: 'test' as never, nick: `Q${i + 1}[m]` as never, username: `q${i + 1}` });
-          store.setPuppetActivity(userId, 'test' as never, 1000 * (3 - i)); // q1 most active, q3 least
-          store.addMember({ roomId: STATIC_ROOM as never, userId, displayName: `Q${i + 1}` });
-        });
+        storeQuietMembers();
         bridge = new Bridge(ctx, { test: { ...config.networks.test, port, max_concurrent_connects: 1 } } as Config['networks']);
         await bridge.start();
         // q1 holds the slot, q2 and q3 wait; then q3 speaks.
@@ -506,12 +511,7 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
       const slow = new FakeIrcd({ welcomeDelayMs: 300 });
       const port = await slow.listen();
       try {
-        ['@q1:hs.test', '@q2:hs.test', '@q3:hs.test'].forEach((u, i) => {
-          const userId = asUserId(u);
-          store.savePuppet({ userId, network: 'test' as never, nick: `Q${i + 1}[m]` as never, username: `q${i + 1}` });
-          store.setPuppetActivity(userId, 'test' as never, 1000 * (3 - i)); // q1 most active, q3 least
-          store.addMember({ roomId: STATIC_ROOM as never, userId, displayName: `Q${i + 1}` });
-        });
+        storeQuietMembers();
         // the room has had traffic, so the start's catch-up reads it and its events wait for that
         store.acceptEvents('earlier', [{ roomId: STATIC_ROOM, json: '{}', eventId: '$earlier', ts: Date.now() - 1000 }]);
         store.listInboundEvents().forEach((e) => store.deleteInboundEvent(e.seq));

@@ -37,25 +37,18 @@ export function ircFold(s: string, mapping: CaseMapping = 'rfc1459'): string {
   return out;
 }
 
+/** A character code folded to lower case under the mapping whose upper-case range ends at `max`. */
+const lower = (c: number, max: number): number => (c >= 0x41 && c <= max ? c + 0x20 : c);
+
 /** Whether the Latin-1 bytes buf[start, end) name `name` under `mapping` (no string is made). */
 export function ircEqualsBytes(buf: Uint8Array, start: number, end: number, name: string, mapping: CaseMapping = 'rfc1459'): boolean {
   if (end - start !== name.length) {
-    return false;
+    return false; // folding never changes a length
   }
   const max = UPPER_MAX[mapping];
   for (let i = 0; i < name.length; i++) {
-    let x = buf[start + i] as number;
-    let y = name.charCodeAt(i);
-    if (x === y) {
-      continue;
-    }
-    if (x >= 0x41 && x <= max) {
-      x += 0x20;
-    }
-    if (y >= 0x41 && y <= max) {
-      y += 0x20;
-    }
-    if (x !== y) {
+    const x = buf[start + i] as number;
+    if (x !== name.charCodeAt(i) && lower(x, max) !== lower(name.charCodeAt(i), max)) {
       return false;
     }
   }
@@ -69,18 +62,9 @@ export function ircEquals(a: string, b: string, mapping: CaseMapping = 'rfc1459'
   }
   const max = UPPER_MAX[mapping];
   for (let i = 0; i < a.length; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) {
-      continue;
-    }
-    if (x >= 0x41 && x <= max) {
-      x += 0x20;
-    }
-    if (y >= 0x41 && y <= max) {
-      y += 0x20;
-    }
-    if (x !== y) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y && lower(x, max) !== lower(y, max)) {
       return false;
     }
   }
