@@ -1,6 +1,27 @@
 /** Report sections the benchmark's scenarios share (run.ts and startup.ts). */
 import type { ProfileSummary } from './profile';
 
+/** The machine and build a run was on (run.ts's `machine()`). */
+export interface MachineInfo {
+  date: string;
+  nproc: number;
+  cpuModel: string;
+  memoryMb: number;
+  kernel: string;
+  node: string;
+  inspircd: string;
+  gitCommit: string;
+  gitDirtyFiles: number;
+  /** When lib/main.js was built (the bridge that ran); `npm run bench` builds it first. */
+  libBuiltAt: string;
+}
+
+/** The report's line about the machine, versions and commit. */
+export function machineLine(m: MachineInfo): string {
+  return `Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryMb} MB, ${m.kernel}; Node ${m.node}; ${m.inspircd}; ` +
+    `commit ${m.gitCommit.slice(0, 12)}${m.gitDirtyFiles ? ` (+${m.gitDirtyFiles} uncommitted files)` : ''}, lib/ built ${m.libBuiltAt}.`;
+}
+
 /** What scanLog finds in the bridge log. */
 export interface LogFindings {
   /** Warnings and errors logged while the benchmark ran (before it asked the bridge to stop). */

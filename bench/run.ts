@@ -27,7 +27,7 @@ import { sweepChart, type SweepPoint } from './chart';
 import { FakeHomeserver, nowMs, type SentEvent } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
-import { bridgeLogLines, type LogFindings, profileLines } from './report';
+import { bridgeLogLines, type LogFindings, machineLine, type MachineInfo, profileLines } from './report';
 import { type HeapGroup, heapGrowth, readHeapGroups } from './heap';
 import { type FloorResult, floorMarkdown, scenarioFloor } from './floor';
 import { runStartupBench } from './startup';
@@ -882,19 +882,8 @@ async function ircToMatrix(env: Env, rate: number, count: number): Promise<Direc
 
 // ---- the report ----
 
-interface Machine {
-  date: string;
+interface Machine extends MachineInfo {
   host: string;
-  nproc: number;
-  cpuModel: string;
-  memoryMb: number;
-  kernel: string;
-  node: string;
-  inspircd: string;
-  gitCommit: string;
-  gitDirtyFiles: number;
-  /** When lib/main.js was built (the bridge that ran); `npm run bench` builds it first. */
-  libBuiltAt: string;
 }
 
 function machine(root: string): Machine {
@@ -957,8 +946,7 @@ const fmt = (v: number | null | undefined, unit = ''): string => (v === null || 
 
 function reportHeader(m: Machine): string {
   return `# matrix-irc-bridge benchmark, ${m.date}\n\n` +
-    `Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryMb} MB, ${m.kernel}; Node ${m.node}; ${m.inspircd}; ` +
-    `commit ${m.gitCommit.slice(0, 12)}${m.gitDirtyFiles ? ` (+${m.gitDirtyFiles} uncommitted files)` : ''}, lib/ built ${m.libBuiltAt}.\n\n`;
+    `${machineLine(m)}\n\n`;
 }
 
 /** One run's sections (one N), headings at level 2. */

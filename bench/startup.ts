@@ -26,7 +26,7 @@ import { spawnLogged, type ManagedProcess } from '../spec/e2e/harness/proc';
 import { FakeHomeserver, nowMs, type SeededRoom } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
-import { bridgeLogLines, type LogFindings, profileLines } from './report';
+import { bridgeLogLines, type LogFindings, machineLine, type MachineInfo, profileLines } from './report';
 import { round, sampleProcess, sleep } from './stats';
 
 const NETWORK = 'bench';
@@ -53,20 +53,6 @@ export interface StartupOptions {
   outDir: string;
   /** Delay (ms) of every fake homeserver answer. */
   hsDelayMs: number;
-}
-
-/** What run.ts knows of the machine (its `Machine`). */
-export interface MachineInfo {
-  date: string;
-  nproc: number;
-  cpuModel: string;
-  memoryMb: number;
-  kernel: string;
-  node: string;
-  inspircd: string;
-  gitCommit: string;
-  gitDirtyFiles: number;
-  libBuiltAt: string;
 }
 
 /** What run.ts's scanLog finds in the bridge log. */
@@ -550,8 +536,7 @@ export function startupMarkdown(m: MachineInfo, opts: StartupOptions, r: Startup
   const lines: string[] = [];
   lines.push(`# matrix-irc-bridge benchmark: start-up, ${m.date}`);
   lines.push('');
-  lines.push(`Machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryMb} MB, ${m.kernel}; Node ${m.node}; ${m.inspircd}; ` +
-    `commit ${m.gitCommit.slice(0, 12)}${m.gitDirtyFiles ? ` (+${m.gitDirtyFiles} uncommitted files)` : ''}, lib/ built ${m.libBuiltAt}.`);
+  lines.push(machineLine(m));
   lines.push('');
   if (r) {
     lines.push(`## startup: ${r.users} stored users, ${r.rooms} bridged rooms (${r.memberships} memberships, largest room ` +
