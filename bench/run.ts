@@ -27,6 +27,7 @@ import { sweepChart, type SweepPoint } from './chart';
 import { FakeHomeserver, nowMs, type SentEvent } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
+import { BOT_NICK, DOMAIN, NETWORK, writeBridgeFiles } from './bridge-files';
 import { bridgeLogLines, type LogFindings, machineLine, type MachineInfo, profileLines } from './report';
 import { type HeapGroup, heapGrowth, readHeapGroups } from './heap';
 import { type FloorResult, floorMarkdown, scenarioFloor } from './floor';
@@ -34,11 +35,8 @@ import { runStartupBench } from './startup';
 import { machineCpuShares, round, sampleMachineCpu, sampleProcess, sleep, summarize, type ProcSample } from './stats';
 import { scenarioThroughput, type StepFigures, throughputMarkdown, type ThroughputResult } from './throughput';
 
-const NETWORK = 'bench';
 const CHANNEL = '#bench';
-const DOMAIN = 'localhost';
 const ALIAS = `#${NETWORK}_${CHANNEL.slice(1)}:${DOMAIN}`;
-const BOT_NICK = 'BenchBot';
 const OBSERVER_NICK = 'observer';
 /** The whole run is abandoned after this long, whatever happens. */
 const WATCHDOG_MS = 15 * 60_000;
@@ -208,31 +206,8 @@ async function startEnv(dir: string, opts: Options, started: Started, profileDir
   const [hsPort, asPort, metricsPort] = (await freePorts(3)) as [number, number, number];
 
   const bridgeDir = path.join(dir, 'bridge');
-  fs.mkdirSync(bridgeDir, { recursive: true });
-  const configPath = path.join(bridgeDir, 'config.yaml');
-  const regPath = path.join(bridgeDir, 'registration.yaml');
-  const bridgeLog = path.join(bridgeDir, 'bridge.log');
-  const config = {
-    homeserver: { url: `http://127.0.0.1:${hsPort}`, domain: DOMAIN },
-    appservice: { bind: '127.0.0.1', port: asPort },
-    database: { path: path.join(bridgeDir, 'bridge.db') },
-    networks: {
-      [NETWORK]: {
-        host: '127.0.0.1',
-        port: ircd.port,
-        bot_nick: BOT_NICK,
-        // The config schema caps send_burst at 100.
-        send_burst: 100,
-        send_rate: 1000,
-        max_concurrent_connects: opts.concurrency,
-        puppet_deaf_mode: opts.deaf,
-      },
-    },
-    logging: { level: opts.logLevel, format: 'text' },
-    metrics: { enabled: true, bind: '127.0.0.1', port: metricsPort },
-  };
-  fs.writeFileSync(configPath, yaml.dump(config, { lineWidth: -1 }));
-  run(process.execPath, [main, '-r', '-c', configPath, '-f', regPath, '-u', `http://127.0.0.1:${asPort}`], root);
+  const { configPath, regPath, logPath: bridgeLog } = writeBridgeFiles(bridgeDir, opts,
+    { hs: hsPort, as: asPort, metrics: metricsPort, irc: ircd.port });
   const reg = yaml.load(fs.readFileSync(regPath, 'utf8')) as { as_token: string; hs_token: string };
 
   const hs = new FakeHomeserver({

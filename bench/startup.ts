@@ -12,7 +12,6 @@
  * It runs on its own (its own InspIRCd, homeserver and bridge), started by run.ts for
  * `--scenarios startup`, and writes its own report.
  */
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -26,12 +25,10 @@ import { spawnLogged, type ManagedProcess } from '../spec/e2e/harness/proc';
 import { FakeHomeserver, nowMs, type SeededRoom } from './fake-homeserver';
 import { IrcObserver } from './irc-observer';
 import { summarizeProfile, type ProfileSummary } from './profile';
+import { BOT_NICK, DOMAIN, NETWORK, writeBridgeFiles } from './bridge-files';
 import { bridgeLogLines, type LogFindings, machineLine, type MachineInfo, profileLines } from './report';
 import { round, sampleProcess, sleep } from './stats';
 
-const NETWORK = 'bench';
-const DOMAIN = 'localhost';
-const BOT_NICK = 'BenchBot';
 const OBSERVER_NICK = 'observer';
 /** The harness's InspIRCd accepts this many clients (spec/e2e/harness/inspircd.ts). */
 /** Clients the scenario's InspIRCd takes: every stored user's puppet, the bot and the observer. */
@@ -233,36 +230,6 @@ interface Procs {
   observer?: IrcObserver;
 }
 
-function writeConfig(dir: string, opts: StartupOptions, ports: { hs: number; as: number; metrics: number; irc: number }):
-  { configPath: string; regPath: string; dbPath: string; logPath: string } {
-  fs.mkdirSync(dir, { recursive: true });
-  const configPath = path.join(dir, 'config.yaml');
-  const regPath = path.join(dir, 'registration.yaml');
-  const dbPath = path.join(dir, 'bridge.db');
-  const config = {
-    homeserver: { url: `http://127.0.0.1:${ports.hs}`, domain: DOMAIN },
-    appservice: { bind: '127.0.0.1', port: ports.as },
-    database: { path: dbPath },
-    networks: {
-      [NETWORK]: {
-        host: '127.0.0.1',
-        port: ports.irc,
-        bot_nick: BOT_NICK,
-        send_burst: 100,
-        send_rate: 1000,
-        max_concurrent_connects: opts.concurrency,
-        puppet_deaf_mode: opts.deaf,
-      },
-    },
-    logging: { level: opts.logLevel, format: 'text' },
-    metrics: { enabled: true, bind: '127.0.0.1', port: ports.metrics },
-  };
-  fs.writeFileSync(configPath, yaml.dump(config, { lineWidth: -1 }));
-  execFileSync(process.execPath, [bridgeMain(), '-r', '-c', configPath, '-f', regPath, '-u', `http://127.0.0.1:${ports.as}`],
-    { cwd: repoRoot(), timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  return { configPath, regPath, dbPath, logPath: path.join(dir, 'bridge.log') };
-}
-
 async function puppetCounts(metricsPort: number): Promise<{ registered: number; connecting: number } | null> {
   try {
     const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) });
@@ -292,7 +259,7 @@ async function measure(opts: StartupOptions, dir: string, resultsDir: string, pr
   const ircd = await startInspircd(path.join(dir, 'inspircd'), { maxConnections: ircdClientLimit(opts.users) });
   procs.ircd = ircd;
   const [hsPort, asPort, metricsPort] = (await freePorts(3)) as [number, number, number];
-  const files = writeConfig(path.join(dir, 'bridge'), opts, { hs: hsPort, as: asPort, metrics: metricsPort, irc: ircd.port });
+  const files = writeBridgeFiles(path.join(dir, 'bridge'), opts, { hs: hsPort, as: asPort, metrics: metricsPort, irc: ircd.port });
   const reg = yaml.load(fs.readFileSync(files.regPath, 'utf8')) as { as_token: string; hs_token: string };
 
   const now = Date.now();
