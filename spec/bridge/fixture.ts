@@ -95,20 +95,26 @@ export interface FixtureOptions {
   bridge?: BridgeOptions;
 }
 
+/** The answers every bridge spec needs from the homeserver: registrations, profiles, joins
+ *  and createRoom (answering `roomId`), membership changes, sends, redactions and state. */
+export function answerCommonRoutes(hs: FakeHomeserver, roomId: string): FakeHomeserver {
+  return hs.on('POST', '/_matrix/client/v3/register', { status: 200, body: {} })
+    .on('PUT', /\/profile\//, { status: 200, body: {} })
+    .on('POST', /\/join\//, { status: 200, body: { room_id: roomId } })
+    .on('POST', /\/(leave|invite|kick|ban|unban)$/, { status: 200, body: {} })
+    .on('POST', '/_matrix/client/v3/createRoom', { status: 200, body: { room_id: roomId } })
+    .on('PUT', /\/send\//, { status: 200, body: { event_id: '$sent' } })
+    .on('PUT', /\/redact\//, { status: 200, body: { event_id: '$redacted' } })
+    .on('PUT', /\/state\//, { status: 200, body: { event_id: '$state' } });
+}
+
 /** Starts the fixture: fake servers (with generous default answers), store, bridge, its bot. */
 export async function startFixture(o: FixtureOptions = {}): Promise<Fixture> {
   configureLogging({ level: process.env.SPEC_LOG ? 'debug' : 'error', sink: { write: (l: string) => {
     if (process.env.SPEC_LOG) process.stderr.write(l);
   } } });
   const hs = new FakeHomeserver();
-  hs.on('POST', '/_matrix/client/v3/register', { status: 200, body: {} })
-    .on('PUT', /\/profile\//, { status: 200, body: {} })
-    .on('POST', /\/join\//, { status: 200, body: { room_id: '!joined:hs.test' } })
-    .on('POST', /\/(leave|invite|kick|ban|unban)$/, { status: 200, body: {} })
-    .on('POST', '/_matrix/client/v3/createRoom', { status: 200, body: { room_id: '!created:hs.test' } })
-    .on('PUT', /\/send\//, { status: 200, body: { event_id: '$sent' } })
-    .on('PUT', /\/redact\//, { status: 200, body: { event_id: '$redacted' } })
-    .on('PUT', /\/state\//, { status: 200, body: { event_id: '$state' } })
+  answerCommonRoutes(hs, '!joined:hs.test')
     .on('GET', /\/joined_members$/, { status: 200, body: { joined: { [BOT]: {} } } });
   const hsUrl = await hs.listen();
   const ircd = new FakeIrcd(o.ircd);

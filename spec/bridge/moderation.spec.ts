@@ -11,7 +11,7 @@ import { configureLogging } from '../../src/log';
 import { SqliteStore } from '../../src/store/sqlite';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { DEFAULT_ISUPPORT, type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
-import { memberEvent, specContext, until } from './fixture';
+import { answerCommonRoutes, memberEvent, specContext, until } from './fixture';
 
 const ROOM = '!portal:hs.test';
 const BOT = '@ircbridge:hs.test';
@@ -69,13 +69,7 @@ describe('Moderation and room state (fake homeserver, fake IRC server)', () => {
   beforeEach(async () => {
     configureLogging({ level: 'error', sink: { write: () => undefined } });
     hs = new FakeHomeserver();
-    hs.on('POST', '/_matrix/client/v3/register', { status: 200, body: {} })
-      .on('PUT', /\/profile\//, { status: 200, body: {} })
-      .on('POST', /\/join\//, { status: 200, body: { room_id: ROOM } })
-      .on('POST', /\/(leave|invite|kick|ban|unban)$/, { status: 200, body: {} })
-      .on('POST', '/_matrix/client/v3/createRoom', { status: 200, body: { room_id: ROOM } })
-      .on('PUT', /\/send\//, { status: 200, body: { event_id: '$sent' } })
-      .on('PUT', /\/state\//, { status: 200, body: { event_id: '$state' } })
+    answerCommonRoutes(hs, ROOM)
       .on('GET', /\/state\/m\.room\.power_levels\/$/, { status: 200, body: { users: { [BOT]: 100, [ALICE]: 50 }, kick: 50, ban: 50 } })
       .on('GET', /\/joined_members$/, { status: 200, body: { joined: { [BOT]: {} } } });
     hsUrl = await hs.listen();

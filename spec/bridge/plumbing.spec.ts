@@ -11,7 +11,7 @@ import { configureLogging } from '../../src/log';
 import { SqliteStore } from '../../src/store/sqlite';
 import { FakeHomeserver } from '../fakes/fake-homeserver';
 import { type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
-import { specContext, until } from './fixture';
+import { answerCommonRoutes, specContext, until } from './fixture';
 
 const ADMIN = '!admin:hs.test';
 const ROOM = '!plumbed:hs.test';
@@ -73,12 +73,7 @@ describe('Plumbing: linking an existing room with an operator\'s consent (fakes)
   beforeEach(async () => {
     configureLogging({ level: 'error', sink: { write: () => undefined } });
     hs = new FakeHomeserver();
-    hs.on('POST', '/_matrix/client/v3/register', { status: 200, body: {} })
-      .on('PUT', /\/profile\//, { status: 200, body: {} })
-      .on('POST', /\/join\//, { status: 200, body: { room_id: ROOM } })
-      .on('POST', /\/(leave|invite|kick|ban|unban)$/, { status: 200, body: {} })
-      .on('PUT', /\/send\//, { status: 200, body: { event_id: '$sent' } })
-      .on('PUT', /\/state\//, { status: 200, body: { event_id: '$state' } })
+    answerCommonRoutes(hs, ROOM)
       .on('GET', /\/state\/m\.room\.power_levels\/$/, { status: 200, body: { users: { [BOT]: 50, [ALICE]: 50 }, state_default: 50 } })
       .on('GET', /\/joined_members$/, { status: 200, body: { joined: { [BOT]: {}, [ALICE]: { display_name: 'Alice' },
         '@test_carol:hs.test': {} } } });

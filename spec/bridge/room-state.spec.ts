@@ -12,7 +12,7 @@ import { configureLogging } from '../../src/log';
 import { SqliteStore } from '../../src/store/sqlite';
 import { FakeHomeserver, type RecordedRequest } from '../fakes/fake-homeserver';
 import { DEFAULT_ISUPPORT, type FakeIrcClient, FakeIrcd } from '../fakes/fake-ircd';
-import { memberEvent, specContext, until } from './fixture';
+import { answerCommonRoutes, memberEvent, specContext, until } from './fixture';
 
 const ROOM = '!portal:hs.test';
 const BOT = '@ircbridge:hs.test';
@@ -98,13 +98,7 @@ describe('Room state both ways (fake homeserver, fake IRC server)', () => {
   beforeEach(async () => {
     configureLogging({ level: 'error', sink: { write: () => undefined } });
     hs = new FakeHomeserver();
-    hs.on('POST', '/_matrix/client/v3/register', { status: 200, body: {} })
-      .on('PUT', /\/profile\//, { status: 200, body: {} })
-      .on('POST', /\/join\//, { status: 200, body: { room_id: ROOM } })
-      .on('POST', /\/(leave|invite|kick|ban|unban)$/, { status: 200, body: {} })
-      .on('POST', '/_matrix/client/v3/createRoom', { status: 200, body: { room_id: ROOM } })
-      .on('PUT', /\/send\//, { status: 200, body: { event_id: '$sent' } })
-      .on('PUT', /\/state\//, { status: 200, body: { event_id: '$state' } })
+    answerCommonRoutes(hs, ROOM)
       .on('PUT', /\/directory\/list\/room\//, { status: 200, body: {} })
       .on('GET', /\/directory\/list\/room\//, { status: 200, body: { visibility: 'public' } })
       .on('GET', /\/state\/m\.room\.join_rules\/$/, { status: 200, body: { join_rule: 'public' } })
