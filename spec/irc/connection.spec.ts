@@ -602,6 +602,18 @@ describe('IrcConnection against a scripted ircd', () => {
         await expect(confirmed).resolves.toBe(0);
       });
 
+      test('a server that leaves a label unanswered: that message counts as not sent, and PING confirms from then on', async () => {
+        const { conn, peer } = await registered({ confirmTimeoutMs: 200 }, labelled);
+        const from = peer.received.length;
+        await expect(conn.sendAll('PRIVMSG', [['#chan', 'unanswered']])).resolves.toBe(0);
+        const next = conn.sendAll('PRIVMSG', [['#chan', 'again']]);
+        const ping = await peer.waitFor((l) => l.command === 'PING', 2000, from);
+        expect(peer.received.slice(from).filter((l) => l.command === 'PRIVMSG').map((l) => [l.params[1], l.tags.label !== undefined]))
+          .toEqual([['unanswered', true], ['again', false]]);
+        peer.send(`:fake.irc PONG fake.irc :${ping.params[0] ?? ''}`);
+        await expect(next).resolves.toBe(1);
+      });
+
       test('without the capability, a PING confirms as before', async () => {
         const { conn, peer } = await registered();
         const from = peer.received.length;

@@ -47,6 +47,8 @@ export interface IrcConnectionOptions {
   sendBurst: number;
   sendRate: number;
   connectTimeoutMs: number;
+  /** How long sendAll() waits for the server's answer (default 30 s). */
+  confirmTimeoutMs?: number;
   /** Called when the server refuses the nick during registration: the next nick to try, or
    *  null to give up. `erroneous` is true for 432 (the server rejects the nick's form), false
    *  for 433/436 (the nick is taken). */
@@ -406,7 +408,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
           this.labels = false;
         }
         finish(false);
-      }, CONFIRM_TIMEOUT_MS);
+      }, this.opts.confirmTimeoutMs ?? CONFIRM_TIMEOUT_MS);
       const finish = (ok: boolean): void => {
         if (this.confirms.delete(token)) {
           clearTimeout(timer);
