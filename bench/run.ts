@@ -160,7 +160,7 @@ function parseOptions(argv: string[]): Options {
     logLevel: values['log-level'] ?? 'warn',
     profile: values.profile ?? false,
     deaf: values.deaf ?? 'auto',
-    concurrency: Math.floor(int('concurrency', values.concurrency, 1, 1000)),
+    concurrency: Math.floor(int('concurrency', values.concurrency, 1, 10000)),
     senders: Math.floor(int('senders', values.senders, 1, 10_000)),
     heapSnapshot: values['heap-snapshot'] ?? false,
     users: Math.floor(int('users', values.users, 1, 100_000)),

@@ -391,6 +391,17 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(conn.droppedChannelLines).toBe(13);
     });
 
+    test('a puppet does not answer NAMESX with PROTOCTL NAMESX (it drops NAMES lists); the bot does', async () => {
+      const isupport = ['NICKLEN=30', 'CASEMAPPING=ascii', 'CHANTYPES=#', 'PREFIX=(ov)@+', 'NAMESX', 'UHNAMES'];
+      const puppet = await registered({ role: 'puppet', nick: 'alice_m' }, { isupport });
+      await puppet.peer.sync();
+      expect(puppet.peer.linesOf('PROTOCTL')).toEqual([]);
+      await ircd?.close();
+      const bot = await registered({ role: 'bot' }, { isupport });
+      await bot.peer.waitFor((l) => l.command === 'PROTOCTL');
+      expect(bot.peer.linesOf('PROTOCTL').map((l) => l.params)).toEqual([['NAMESX']]);
+    });
+
     test('others\' JOIN, PART, QUIT and NICK are dropped from the bytes, before a line is made; its own are not', async () => {
       const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
       const raws: string[] = [];

@@ -1,5 +1,6 @@
 /** The Latin-1 line transport: how socket chunks become lines. */
-import { LatinLineTransport, MAX_LINE_BYTES } from '../../src/irc/transport';
+import { foldTable } from '../../src/irc/casemap';
+import { DROP_MEMBERSHIP, DROP_NUMERIC, droppable, LatinLineTransport, MAX_LINE_BYTES, type RawFilter } from '../../src/irc/transport';
 
 function feed(chunks: Buffer[]): string[] {
   const t = new LatinLineTransport({ encoding: 'latin1' });
@@ -38,5 +39,131 @@ describe('LatinLineTransport', () => {
     expect(feed([Buffer.from('PART #c'), Buffer.alloc(0)])).toEqual([]);
     const text = ':x NICK y\r\n:x QUIT :bye\r\n';
     expect(feed([...Buffer.from(text)].map((b) => Buffer.from([b])))).toEqual([':x NICK y\r\n', ':x QUIT :bye\r\n']);
+  });
+});
+
+describe('droppable: what a puppet drops from the bytes alone', () => {
+  const fold = foldTable('rfc1459');
+  const own = Uint8Array.from(Buffer.from('Alice[m]', 'latin1'), (c) => fold[c] as number); // given folded
+  const kind = (line: string): number => {
+    const buf = Buffer.from(`xx${line}\r\n`, 'latin1'); // not at the buffer's start
+    return droppable(buf, 2, buf.length, own, fold);
+  };
+
+  test.each([
+    [':bob!b@h JOIN :#chan', DROP_MEMBERSHIP],
+    [':bob!b@h JOIN #chan', DROP_MEMBERSHIP],
+    [':bob!b@h PART #chan :bye', DROP_MEMBERSHIP],
+    [':bob QUIT :no user@host', DROP_MEMBERSHIP],
+    [':bob!b@h NICK :robert', DROP_MEMBERSHIP],
+    ['@time=2026-11-27T10:00:00.000Z;account=bob :bob!b@h JOIN #chan * :Bob', DROP_MEMBERSHIP],
+    [':alice!a@h JOIN #chan', DROP_MEMBERSHIP], // a prefix of our nick: someone else
+    [':alice[m]x!a@h JOIN #chan', DROP_MEMBERSHIP], // ours is a prefix of it
+    [':irc.test 372 alice[m] :- the MOTD text', DROP_NUMERIC],
+    [':irc.test 375 alice[m] :- irc.test message of the day', DROP_NUMERIC],
+    [':irc.test 251 alice[m] :There are 3 users', DROP_NUMERIC],
+    [':irc.test 266 alice[m] 3 5 :Current global users', DROP_NUMERIC],
+  ])('%s -> %i', (line, expected) => {
+    expect(kind(line)).toBe(expected);
+  });
+
+  test.each([
+    ':alice[m]!a@h JOIN #chan', // our own
+    ':ALICE{M}!a@h PART #chan', // our own under rfc1459 ({ and [ are one letter)
+    ':alice[m] NICK :alice2', // our own nick change
+    ':bob!b@h PRIVMSG #chan :hi', // not membership (isOthersChannelMessage takes it later)
+    ':bob!b@h JOINED #chan', // not a command we know
+    ':bob!b@h KICK #chan alice[m] :out', // a kick could be of us
+    ':irc.test 001 alice[m] :Welcome', // registration goes on
+    ':irc.test 376 alice[m] :End of MOTD', // the MOTD's end goes on
+    ':irc.test 422 alice[m] :No MOTD',
+    '@label=7 :irc.test 372 alice[m] :tagged', // tagged numerics go on (could answer a labelled command)
+    'PING :irc.test', // no prefix
+    ':bob!b@h', // no command
+  ])('%s goes on', (line) => {
+    expect(kind(line)).toBe(0);
+  });
+
+  test('a line cut short by the end of the bytes read so far is never dropped on a guess', () => {
+    const line = Buffer.from(':bob!b@h JOIN #chan\r\n', 'latin1');
+    for (let cut = 0; cut < 14; cut++) { // up to the command and the space after it
+      expect([cut, droppable(line, 0, cut, own, fold)]).toEqual([cut, 0]);
+    }
+    expect(droppable(line, 0, line.length, own, fold)).toBe(DROP_MEMBERSHIP);
+  });
+});
+
+describe('LatinLineTransport with a puppet\'s filter', () => {
+  function filtered(state: { nick: string; all: boolean }): { t: LatinLineTransport; lines: string[]; dropped: number[] } {
+    const t = new LatinLineTransport({ encoding: 'latin1' });
+    const lines: string[] = [];
+    const dropped: number[] = [];
+    const filter: RawFilter = {
+      dropAll: () => state.all,
+      nick: () => state.nick,
+      caseMapping: () => 'ascii',
+      dropped: (n) => dropped.push(n),
+    };
+    t.filter = filter;
+    t.on('line', (l: string) => {
+      lines.push(l);
+      if (l.includes(' NICK ')) {
+        state.nick = 'carol'; // our nick changes while the chunk is read
+      }
+    });
+    return { t, lines, dropped };
+  }
+
+  test('drops others\' membership lines and idle numerics, counts the membership ones once per chunk, keeps line order', () => {
+    const { t, lines, dropped } = filtered({ nick: 'alice', all: false });
+    t.onSocketData(Buffer.from([
+      ':srv 001 alice :Welcome', ':srv 251 alice :users', ':srv 372 alice :- motd', ':srv 376 alice :End',
+      ':bob!b@h JOIN #c', ':alice!a@h JOIN #c', ':dave!d@h QUIT :x', ':srv 353 alice = #c :alice bob',
+    ].join('\r\n') + '\r\n'));
+    expect(lines).toEqual([':srv 001 alice :Welcome\r\n', ':srv 376 alice :End\r\n', ':alice!a@h JOIN #c\r\n',
+      ':srv 353 alice = #c :alice bob\r\n']);
+    expect(dropped).toEqual([2]);
+  });
+
+  test('a nick change takes effect at the next line of the same chunk', () => {
+    const { t, lines } = filtered({ nick: 'alice', all: false });
+    t.onSocketData(Buffer.from(':alice!a@h NICK :carol\r\n:carol!a@h JOIN #c\r\n:alice!x@h JOIN #c\r\n'));
+    expect(lines).toEqual([':alice!a@h NICK :carol\r\n', ':carol!a@h JOIN #c\r\n']);
+  });
+
+  test('a droppable line split across reads is dropped once whole; dropAll drops everything', () => {
+    const state = { nick: 'alice', all: false };
+    const { t, lines, dropped } = filtered(state);
+    t.onSocketData(Buffer.from(':bob!b@h JO'));
+    t.onSocketData(Buffer.from('IN #c\r\n:srv PONG srv :1\r\n'));
+    expect(lines).toEqual([':srv PONG srv :1\r\n']);
+    expect(dropped).toEqual([1]);
+    state.all = true;
+    t.onSocketData(Buffer.from(':srv PONG srv :2\r\nPING :x\r\n'));
+    expect(lines).toEqual([':srv PONG srv :1\r\n']);
+    expect(dropped).toEqual([1]); // dropAll drops are not channel lines
+  });
+});
+
+describe('LatinLineTransport writes', () => {
+  test('lines written in one tick leave in one write, at the end of the tick', async () => {
+    const t = new LatinLineTransport({ encoding: 'latin1' });
+    const calls: string[] = [];
+    let corked = 0;
+    const socket = {
+      cork: () => { corked++; calls.push('cork'); },
+      uncork: () => { corked--; calls.push('uncork'); },
+      write: (data: Buffer | string) => { calls.push(`write ${Buffer.from(data).toString('latin1').trim()} corked=${corked}`); return true; },
+    };
+    Object.assign(t, { socket, state: 2 }); // irc-framework's SOCK_CONNECTED
+    t.writeLine('CAP LS 302');
+    t.writeLine('NICK alice');
+    t.writeLine('USER alice 0 * :Alice');
+    expect(calls).toEqual(['cork', 'write CAP LS 302 corked=1', 'write NICK alice corked=1', 'write USER alice 0 * :Alice corked=1']);
+    await new Promise((r) => process.nextTick(r));
+    expect(calls.at(-1)).toBe('uncork');
+    t.writeLine('JOIN #c'); // the next tick corks again
+    await new Promise((r) => process.nextTick(r));
+    expect(calls.slice(4)).toEqual(['uncork', 'cork', 'write JOIN #c corked=1', 'uncork']);
   });
 });

@@ -101,7 +101,7 @@ const network = obj({
     .risk("Above the server's flood limit, connections get killed for flooding."),
   connect_timeout_ms: int({ min: 1000, max: 600000 }).default(30000)
     .doc('How long a connection attempt may take before it is abandoned and retried.'),
-  max_concurrent_connects: int({ min: 1, max: 1000 }).default(10)
+  max_concurrent_connects: int({ min: 1, max: 10000 }).default(10)
     .doc('Puppet connection attempts in flight at once on this network.')
     .risk('High values trip connection-rate limits (K-lines) on many networks.'),
   message_timeout_ms: int({ min: 1000, max: 86400000 }).default(120000)

@@ -40,21 +40,6 @@ export function ircFold(s: string, mapping: CaseMapping = 'rfc1459'): string {
 /** A character code folded to lower case under the mapping whose upper-case range ends at `max`. */
 const lower = (c: number, max: number): number => (c >= 0x41 && c <= max ? c + 0x20 : c);
 
-/** Whether the Latin-1 bytes buf[start, end) name `name` under `mapping` (no string is made). */
-export function ircEqualsBytes(buf: Uint8Array, start: number, end: number, name: string, mapping: CaseMapping = 'rfc1459'): boolean {
-  if (end - start !== name.length) {
-    return false; // folding never changes a length
-  }
-  const max = UPPER_MAX[mapping];
-  for (let i = 0; i < name.length; i++) {
-    const x = buf[start + i] as number;
-    if (x !== name.charCodeAt(i) && lower(x, max) !== lower(name.charCodeAt(i), max)) {
-      return false;
-    }
-  }
-  return true;
-}
-
 /** Whether `a` and `b` name the same thing under `mapping`, without building folded strings. */
 export function ircEquals(a: string, b: string, mapping: CaseMapping = 'rfc1459'): boolean {
   if (a.length !== b.length) {
@@ -69,4 +54,20 @@ export function ircEquals(a: string, b: string, mapping: CaseMapping = 'rfc1459'
     }
   }
   return true;
+}
+
+const FOLD_TABLES = new Map<CaseMapping, Uint8Array>();
+
+/** A byte -> folded byte table for `mapping`, for comparing names in raw Latin-1 bytes. */
+export function foldTable(mapping: CaseMapping): Uint8Array {
+  let table = FOLD_TABLES.get(mapping);
+  if (!table) {
+    table = new Uint8Array(256);
+    const max = UPPER_MAX[mapping];
+    for (let c = 0; c < 256; c++) {
+      table[c] = lower(c, max);
+    }
+    FOLD_TABLES.set(mapping, table);
+  }
+  return table;
 }

@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Client, type IrcMessage } from 'irc-framework';
-import { type CaseMapping, ircEquals, ircEqualsBytes, ircFold, parseCaseMapping } from './casemap';
+import { type CaseMapping, ircEquals, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
 import { LatinLineTransport } from './transport';
 import type { IrcEvent, IrcSource } from './events';
@@ -830,19 +830,30 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     const puppet = this.opts.role === 'puppet';
     if (puppet) {
       client.on('socket connected', () => {
-        const transport = (client.connection as unknown as { transport?: { dropRaw?: unknown } }).transport;
-        if (transport && 'dropRaw' in transport) {
-          // After our QUIT nothing the server sends matters (in a shared channel every other
-          // puppet's QUIT of a stopping bridge reaches each one still connected), except the
-          // answers that confirm messages sent before it.
-          transport.dropRaw = (buf: Buffer, start: number, end: number): boolean =>
-            (this.quitSent && this.confirms.size === 0) || this.isOthersMembershipLine(buf, start, end);
+        const transport = (client.connection as unknown as { transport?: unknown }).transport;
+        if (transport instanceof LatinLineTransport) {
+          transport.filter = {
+            // After our QUIT nothing the server sends matters (in a shared channel every other
+            // puppet's QUIT of a stopping bridge reaches each one still connected), except the
+            // answers that confirm messages sent before it.
+            dropAll: () => this.quitSent && this.confirms.size === 0,
+            nick: () => this.nick,
+            caseMapping: () => this.caseMapping,
+            dropped: (lines) => {
+              this.droppedChannelLines += lines;
+            },
+          };
         }
       });
     }
     connection.addReadBuffer = (line: string): void => {
       if (puppet && this._state === 'connecting' && / CAP /i.test(line)) {
         line = filterCapOffer(line, PUPPET_CAPS);
+      }
+      if (puppet && / 005 /.test(line) && / NAMESX[ \r\n]/.test(line)) {
+        // irc-framework answers NAMESX with PROTOCTL NAMESX (all statuses in NAMES): one more
+        // command per puppet for lists it drops unread
+        line = line.replace(/ NAMESX(?=[ \r\n])/, '');
       }
       if (this.confirms.size > 0 && line.charCodeAt(0) === 0x40) {
         const label = labelOf(line);
@@ -932,50 +943,6 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       default:
         return true; // TOPIC, AWAY, ACCOUNT, CHGHOST, SETNAME, NAMES and topic numerics
     }
-  }
-
-  /**
-   * The commonest line of a join storm, from its bytes alone: someone else's JOIN, PART, QUIT or
-   * NICK (`[@tags ]:nick!user@host JOIN ...`). In a channel of N puppets each of these arrives N
-   * times, so no string is made of it. Anything else goes on to isOthersChannelMessage.
-   */
-  private isOthersMembershipLine(buf: Buffer, start: number, end: number): boolean {
-    let i = start;
-    if (buf[i] === 0x40) { // '@': tags (the answer to our own labelled command never is one of these)
-      i = buf.indexOf(0x20, i);
-      if (i < 0 || i >= end) {
-        return false;
-      }
-      i++;
-    }
-    if (buf[i] !== 0x3a) { // ':'
-      return false;
-    }
-    const sp = buf.indexOf(0x20, i);
-    if (sp < 0 || sp + 5 > end) {
-      return false;
-    }
-    const c0 = buf[sp + 1];
-    const c1 = buf[sp + 2];
-    const c2 = buf[sp + 3];
-    const c3 = buf[sp + 4];
-    const membership = buf[sp + 5] === 0x20 && (
-      (c0 === 0x4a && c1 === 0x4f && c2 === 0x49 && c3 === 0x4e) || // JOIN
-      (c0 === 0x50 && c1 === 0x41 && c2 === 0x52 && c3 === 0x54) || // PART
-      (c0 === 0x51 && c1 === 0x55 && c2 === 0x49 && c3 === 0x54) || // QUIT
-      (c0 === 0x4e && c1 === 0x49 && c2 === 0x43 && c3 === 0x4b)); // NICK
-    if (!membership) {
-      return false;
-    }
-    let nickEnd = buf.indexOf(0x21, i); // '!'
-    if (nickEnd < 0 || nickEnd > sp) {
-      nickEnd = sp;
-    }
-    if (ircEqualsBytes(buf, i + 1, nickEnd, this.nick, this.caseMapping)) {
-      return false;
-    }
-    this.droppedChannelLines++;
-    return true;
   }
 
   private concernsSelf(command: string, m: IrcMessage): boolean {

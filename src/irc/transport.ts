@@ -8,6 +8,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import NetTransport from 'irc-framework/src/transports/net';
+import { foldTable, type CaseMapping } from './casemap';
 
 const EMPTY = Buffer.alloc(0);
 /** irc-framework's state for a socket that is connecting. */
@@ -24,12 +25,117 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
  *  without a newline is broken or hostile, and what it sent is not kept growing. */
 export const MAX_LINE_BYTES = 16_384;
 
+/**
+ * What a puppet's connection lets its transport drop from the socket's bytes, before a string
+ * is made of a line: someone else's JOIN, PART, QUIT or NICK, and the server's LUSERS and MOTD
+ * text at registration. Read once per chunk, and again after each line that goes on.
+ */
+export interface RawFilter {
+  /** Whether every line can go (the connection has quit and waits for no answer). */
+  dropAll(): boolean;
+  /** The connection's nick now, and the server's case mapping. */
+  nick(): string;
+  caseMapping(): CaseMapping;
+  /** Called once per chunk with the number of membership lines it dropped. */
+  dropped(lines: number): void;
+}
+
+const JOIN = 0x4a4f494e; // the four command bytes, big-endian
+const PART = 0x50415254;
+const QUIT = 0x51554954;
+const NICK = 0x4e49434b;
+/** Numerics a puppet has no use for, as 3-digit numbers: LUSERS (250-255, 265, 266) and the
+ *  MOTD's start and text (375, 372; its end, 376 or 422, still goes on). */
+const IDLE_NUMERICS = new Set([250, 251, 252, 253, 254, 255, 265, 266, 372, 375]);
+
+/** What droppable() found: the line is someone else's membership change. */
+export const DROP_MEMBERSHIP = 1;
+/** ... or a numeric from IDLE_NUMERICS (untagged). */
+export const DROP_NUMERIC = 2;
+
+/**
+ * Classifies the line that starts at buf[start] (buf[start, len) holds it and maybe more) from
+ * its bytes: DROP_MEMBERSHIP for `[@tags ]:nick[!user@host] JOIN|PART|QUIT|NICK ...` where nick
+ * is not `own` (given folded, compared through `fold`), DROP_NUMERIC for an untagged numeric in
+ * IDLE_NUMERICS, 0 for anything else (which goes the normal way). One pass over the prefix,
+ * no native calls: in a join storm of N puppets this runs N*N/2 times.
+ */
+export function droppable(buf: Uint8Array, start: number, len: number, own: Uint8Array, fold: Uint8Array): number {
+  let i = start;
+  const tagged = buf[i] === 0x40; // '@'
+  if (tagged) { // skip the tags (the answer to our own labelled command never is one of these)
+    while (i < len && buf[i] !== 0x20) {
+      if (buf[i] === 0x0a) {
+        return 0;
+      }
+      i++;
+    }
+    i++;
+  }
+  if (i >= len || buf[i] !== 0x3a) { // ':'
+    return 0;
+  }
+  i++;
+  // the source's nick, compared with our own on the way
+  const n = own.length;
+  let k = 0;
+  let same = true;
+  for (; i < len; i++) {
+    const c = buf[i] as number;
+    if (c === 0x21 || c === 0x20 || c === 0x0a) { // '!', ' ', LF
+      break;
+    }
+    if (same && (k >= n || fold[c] !== own[k])) {
+      same = false;
+    }
+    k++;
+  }
+  while (i < len && buf[i] !== 0x20) { // the rest of the prefix
+    if (buf[i] === 0x0a) {
+      return 0;
+    }
+    i++;
+  }
+  if (i + 5 >= len || buf[i + 4] !== 0x20 && buf[i + 5] !== 0x20) {
+    return 0;
+  }
+  const c0 = buf[i + 1] as number;
+  const c1 = buf[i + 2] as number;
+  const c2 = buf[i + 3] as number;
+  if (buf[i + 4] === 0x20) { // a 3-character command: a numeric?
+    if (tagged || c0 < 0x30 || c0 > 0x39 || c1 < 0x30 || c1 > 0x39 || c2 < 0x30 || c2 > 0x39) {
+      return 0;
+    }
+    return IDLE_NUMERICS.has((c0 - 0x30) * 100 + (c1 - 0x30) * 10 + (c2 - 0x30)) ? DROP_NUMERIC : 0;
+  }
+  if (same && k === n) {
+    return 0; // our own: it goes on
+  }
+  const word = ((c0 << 24) | (c1 << 16) | (c2 << 8) | (buf[i + 4] as number)) >>> 0;
+  return word === JOIN || word === PART || word === QUIT || word === NICK ? DROP_MEMBERSHIP : 0;
+}
+
+/** `nick` folded under `mapping`, as bytes. */
+function foldedBytes(nick: string, fold: Uint8Array): Uint8Array {
+  const out = new Uint8Array(nick.length);
+  for (let i = 0; i < nick.length; i++) {
+    out[i] = fold[nick.charCodeAt(i) & 0xff] as number;
+  }
+  return out;
+}
+
 export class LatinLineTransport extends NetTransport {
   /** The start of a line whose end has not arrived yet. */
   private rest: Buffer = EMPTY;
-  /** Set by the connection: whether the line buf[start, end) (without its LF) can be dropped
-   *  from the bytes alone, before a string is made of it. */
-  dropRaw: ((buf: Buffer, start: number, end: number) => boolean) | null = null;
+  /** Set by a puppet's connection: what may be dropped from the bytes alone. */
+  filter: RawFilter | null = null;
+  /** The filter's nick and case mapping last read, and the nick folded to bytes. */
+  private ownNick = '';
+  private ownMapping: CaseMapping | null = null;
+  private ownFolded: Uint8Array = new Uint8Array(0);
+  private fold: Uint8Array = foldTable('rfc1459');
+  /** Lines written in this tick go out together, at its end. */
+  private corked = false;
 
   /** irc-framework's connect() for a direct connection (no SOCKS proxy), reading through
    *  READ_BUFFER; with a proxy, irc-framework's own. */
@@ -71,25 +177,79 @@ export class LatinLineTransport extends NetTransport {
     this._onSocketCreate(o, socket);
   }
 
+  /**
+   * Lines written in one tick leave in one write at its end (the socket is corked until then).
+   * A connection sends in bursts (CAP LS, NICK and USER; MODE and JOIN; a split message), and
+   * each write to the server is a system call, in which the kernel also delivers the bytes
+   * to a server on the same machine.
+   */
+  override writeLine(line: string, cb?: () => void): void {
+    const socket = this.socket;
+    if (socket !== null && !this.corked && this.isConnected()) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    super.writeLine(line, cb);
+  }
+
   override onSocketData(data: Buffer): void {
     const buf = this.rest.length === 0 ? data : Buffer.concat([this.rest, data]);
+    const len = buf.length;
+    const f = this.filter;
+    let dropAll = f !== null && f.dropAll();
+    if (f !== null) {
+      this.readFilter(f);
+    }
+    let dropped = 0;
     let start = 0;
-    for (;;) {
+    while (start < len) {
+      const kind = f === null ? 0 : dropAll ? -1 : droppable(buf, start, len, this.ownFolded, this.fold);
+      if (kind !== 0) {
+        const nl = buf.indexOf(0x0a, start);
+        if (nl < 0) {
+          break;
+        }
+        if (kind === DROP_MEMBERSHIP) {
+          dropped++;
+        }
+        start = nl + 1;
+        continue;
+      }
       const nl = buf.indexOf(0x0a, start);
       if (nl < 0) {
         break;
       }
       // Like irc-framework's own transport, the line keeps its CR LF; the parser strips it.
-      if (this.dropRaw === null || !this.dropRaw(buf, start, nl)) {
-        this.emit('line', buf.toString('latin1', start, nl + 1));
-      }
+      this.emit('line', buf.toString('latin1', start, nl + 1));
       start = nl + 1;
+      if (f !== null) { // handling that line may have changed our nick or state
+        dropAll = f.dropAll();
+        this.readFilter(f);
+      }
+    }
+    if (dropped > 0 && f !== null) {
+      f.dropped(dropped);
     }
     // A copy, so that a small remainder does not keep a large chunk alive.
     this.rest = start >= buf.length ? EMPTY : Buffer.from(buf.subarray(start));
     if (this.rest.length > MAX_LINE_BYTES) {
       this.emit('debug', `dropped ${this.rest.length} bytes without a line end`);
       this.rest = EMPTY; // the rest of that line, when its newline comes, is dropped as junk by the parser
+    }
+  }
+
+  private readFilter(f: RawFilter): void {
+    const nick = f.nick();
+    const mapping = f.caseMapping();
+    if (nick !== this.ownNick || mapping !== this.ownMapping) {
+      this.ownNick = nick;
+      this.ownMapping = mapping;
+      this.fold = foldTable(mapping);
+      this.ownFolded = foldedBytes(nick, this.fold);
     }
   }
 }

@@ -86,6 +86,8 @@ declare module 'irc-framework/src/transports/net' {
     debugOut(text: string): void;
     _onSocketCreate(options: Record<string, unknown>, socket: import('node:net').Socket): void;
     onSocketData(data: Buffer): void;
+    isConnected(): boolean;
+    writeLine(line: string, cb?: () => void): void;
   }
   export = NetTransport;
 }
