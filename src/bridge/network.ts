@@ -26,6 +26,8 @@ const NETSPLIT = /^[\w-]+(\.[\w-]+)+ [\w-]+(\.[\w-]+)+$/;
 const STATUS_BATCH_MS = 300;
 /** Channel modes that become room rules. */
 const RULE_MODES = new Set(['i', 'k', 'm', 's', 'p']);
+/** How long a nick one of our puppets let go of stays ours for what the bot has yet to read of it. */
+const RELEASED_NICK_MS = 60_000;
 
 export interface NetworkHooks {
   /** A private message (PRIVMSG, NOTICE, ACTION) to a user's puppet. */
@@ -79,6 +81,11 @@ export class NetworkBridge {
   private readonly exclusions: ReadonlyArray<{ regex: RegExp; reason: string }>;
   /** Nicks that quit in a netsplit, with the timer that makes their ghosts leave. */
   private readonly splitQuits = new Map<string, NodeJS.Timeout>();
+  /** Folded nicks our puppets let go of (quit, connection closed, renamed) while the bot still
+   *  saw them in a channel, with when they stop counting as ours. The bot reads the puppet's
+   *  QUIT, PART or NICK on its own socket, often after the puppet's connection told us: until
+   *  then its lines are still our own echo. Insertion order is expiry order. */
+  private readonly releasedNicks = new Map<string, number>();
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -97,6 +104,7 @@ export class NetworkBridge {
       nickLen: () => this.nickLen(),
       whenReady: (ms) => this.whenReady(ms),
       fold: (s) => this.fold(s),
+      nickReleased: (nick) => this.nickReleased(nick),
     }, (p, e) => this.onPuppetEvent(p, e));
     this.users = new IrcUsers((s) => this.fold(s));
     this.moderation = new IrcModeration(ctx, this, outbox, notifyRoom);
@@ -147,6 +155,7 @@ export class NetworkBridge {
   /** Starts the bot connection; retries with backoff until it registers or stop() is called. */
   start(): void {
     this.stopped = false;
+    this.releasedNicks.clear();
     this.puppets.startIdleSweep();
     this.connectBot();
   }
@@ -279,9 +288,43 @@ export class NetworkBridge {
     return this.exclusions.find((rule) => rule.regex.test(userId))?.reason ?? null;
   }
 
-  /** Is `nick` the bot or one of our puppets (so its lines are our own echo)? */
+  /** Is `nick` the bot or one of our puppets (so its lines are our own echo)? A puppet nick
+   *  let go of a moment ago counts until the bot saw it leave. */
   isOwnNick(nick: string): boolean {
-    return this.fold(nick) === this.fold(this.botNick) || this.puppets.userIdOfNick(nick) !== undefined;
+    return this.fold(nick) === this.fold(this.botNick) || this.puppets.userIdOfNick(nick) !== undefined ||
+      this.isReleasedNick(nick);
+  }
+
+  private isReleasedNick(nick: string): boolean {
+    const folded = this.fold(nick);
+    const until = this.releasedNicks.get(folded);
+    if (until === undefined) {
+      return false;
+    }
+    // While stopping, every puppet quits: none of those QUITs is an IRC user leaving.
+    if (this.stopped || until > Date.now()) {
+      return true;
+    }
+    this.releasedNicks.delete(folded);
+    return false;
+  }
+
+  /** A puppet let go of `nick`. When the bot still sees it in a channel, it is kept as ours
+   *  until the bot reads it leave (QUIT, PART, NICK) or RELEASED_NICK_MS pass. */
+  private nickReleased(nick: string): void {
+    if (!this.stopped && !this.isInAnyChannel(nick)) {
+      return; // the bot already saw it go, or never saw it
+    }
+    const folded = this.fold(nick);
+    const now = Date.now();
+    for (const [n, until] of this.releasedNicks) {
+      if (until > now) {
+        break;
+      }
+      this.releasedNicks.delete(n);
+    }
+    this.releasedNicks.delete(folded);
+    this.releasedNicks.set(folded, now + RELEASED_NICK_MS);
   }
 
   private connectBot(): void {
@@ -489,6 +532,8 @@ export class NetworkBridge {
       st.prefixes.clear();
       return;
     }
+    // A nick a puppet let go of that joins again, not as our puppet, is someone else's now.
+    this.releasedNicks.delete(this.fold(e.user.nick));
     st.nicks.set(this.fold(e.user.nick), e.user.nick);
     st.prefixes.set(this.fold(e.user.nick), '');
     const roomId = this.roomOf(e.channel);
@@ -510,14 +555,24 @@ export class NetworkBridge {
       return;
     }
     const roomId = this.roomOf(channel);
-    if (roomId && !this.isOwnNick(nick)) {
+    const own = this.isOwnNick(nick);
+    if (!this.isInAnyChannel(nick)) {
+      this.releasedNicks.delete(this.fold(nick)); // the last line of it the bot was to read
+    }
+    if (roomId && !own) {
       this.outbox.push(this.id, roomId, { kind: 'leave', userId: this.ghosts.userIdFor(nick), reason });
     }
+  }
+
+  private isInAnyChannel(nick: string): boolean {
+    const folded = this.fold(nick);
+    return [...this.channels.values()].some((st) => st.nicks.has(folded));
   }
 
   private handleIrcQuit(e: IrcEventOf<'quit'>): void {
     const folded = this.fold(e.nick);
     const own = this.isOwnNick(e.nick);
+    this.releasedNicks.delete(folded);
     const channels: ChannelState[] = [];
     for (const st of this.channels.values()) {
       st.prefixes.delete(folded);
@@ -567,7 +622,13 @@ export class NetworkBridge {
         }
       }
     }
-    if (this.isOwnNick(e.nick) || this.isOwnNick(e.newNick) || rooms.length === 0) {
+    if (this.fold(e.newNick) !== oldFolded) {
+      // A nick a puppet let go of is the renaming user's now (the bot read the puppet leave first).
+      this.releasedNicks.delete(this.fold(e.newNick));
+    }
+    const own = this.isOwnNick(e.nick) || this.isOwnNick(e.newNick);
+    this.releasedNicks.delete(oldFolded);
+    if (own || rooms.length === 0) {
       return;
     }
     // The ghost answers to the new nick from now on; its display name follows, ordered behind

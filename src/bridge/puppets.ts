@@ -66,7 +66,9 @@ export class Puppets {
     private readonly ctx: BridgeContext,
     private readonly network: NetworkId,
     private readonly cfg: NetworkConfig,
-    private readonly server: { nickLen(): number; fold(s: string): string; whenReady(timeoutMs: number): Promise<void> },
+    private readonly server: { nickLen(): number; fold(s: string): string; whenReady(timeoutMs: number): Promise<void>;
+      /** A nick stopped being one of our puppets' (quit, closed, renamed away from). */
+      nickReleased?(nick: string): void },
     private readonly onEvent: PuppetEventHandler,
   ) {
     this.log = getLogger('bridge.puppets', { network });
@@ -189,7 +191,7 @@ export class Puppets {
     p.conn = null;
     if (conn) {
       this.replaced.add(conn); // its end is our doing: not reported, not retried
-      this.byNick.delete(this.server.fold(conn.nick));
+      this.forgetNick(conn.nick);
       await conn.quit('Reconnecting');
     }
     return this.connection(userId, null);
@@ -302,7 +304,7 @@ export class Puppets {
     const conn = p.conn ?? (p.connecting ? await Promise.race([p.connecting.catch(() => null),
       new Promise<null>((r) => setTimeout(() => r(null), DISCONNECT_WAIT_MS).unref())]) : null);
     if (conn) {
-      this.byNick.delete(this.server.fold(conn.nick));
+      this.forgetNick(conn.nick);
       await conn.quit(reason);
     }
     this.log.info('puppet disconnected', { user_id: userId, reason });
@@ -511,13 +513,15 @@ export class Puppets {
       return; // our own regain attempt: nothing the user needs to hear
     }
     if (e.type === 'nick' && this.server.fold(e.nick) === this.server.fold(conn.nick === e.newNick ? e.nick : conn.nick)) {
-      this.byNick.delete(this.server.fold(e.nick));
       this.byNick.set(this.server.fold(e.newNick), p.userId);
+      if (this.server.fold(e.nick) !== this.server.fold(e.newNick)) {
+        this.forgetNick(e.nick);
+      }
       this.ctx.store.savePuppet({ userId: p.userId, network: this.network, nick: e.newNick as never,
         username: conn.userHost.user.replace(/^~/, '') });
     }
     if (e.type === 'closed') {
-      this.byNick.delete(this.server.fold(conn.nick));
+      this.forgetNick(conn.nick);
       if (p.conn === conn) {
         p.conn = null;
       }
@@ -531,6 +535,14 @@ export class Puppets {
       this.scheduleReconnect(p);
     }
     this.onEvent(p, e);
+  }
+
+  /** The nick is no longer one of our puppets'; the network is told, since lines of it may
+   *  still be on their way to its bot. */
+  private forgetNick(nick: string): void {
+    if (this.byNick.delete(this.server.fold(nick))) {
+      this.server.nickReleased?.(nick);
+    }
   }
 
   private acquireSlot(puppet: Puppet): Promise<void> {
