@@ -1,6 +1,6 @@
 /** The Latin-1 line transport: how socket chunks become lines. */
 import { foldTable } from '../../src/irc/casemap';
-import { DROP_MEMBERSHIP, DROP_NUMERIC, droppable, LatinLineTransport, MAX_LINE_BYTES, type RawFilter } from '../../src/irc/transport';
+import { DROP_CHANNEL, DROP_NUMERIC, droppable, LatinLineTransport, MAX_LINE_BYTES, type RawFilter } from '../../src/irc/transport';
 
 function feed(chunks: Buffer[]): string[] {
   const t = new LatinLineTransport({ encoding: 'latin1' });
@@ -51,18 +51,22 @@ describe('droppable: what a puppet drops from the bytes alone', () => {
   };
 
   test.each([
-    [':bob!b@h JOIN :#chan', DROP_MEMBERSHIP],
-    [':bob!b@h JOIN #chan', DROP_MEMBERSHIP],
-    [':bob!b@h PART #chan :bye', DROP_MEMBERSHIP],
-    [':bob QUIT :no user@host', DROP_MEMBERSHIP],
-    [':bob!b@h NICK :robert', DROP_MEMBERSHIP],
-    ['@time=2026-11-27T10:00:00.000Z;account=bob :bob!b@h JOIN #chan * :Bob', DROP_MEMBERSHIP],
-    [':alice!a@h JOIN #chan', DROP_MEMBERSHIP], // a prefix of our nick: someone else
-    [':alice[m]x!a@h JOIN #chan', DROP_MEMBERSHIP], // ours is a prefix of it
+    [':bob!b@h JOIN :#chan', DROP_CHANNEL],
+    [':bob!b@h JOIN #chan', DROP_CHANNEL],
+    [':bob!b@h PART #chan :bye', DROP_CHANNEL],
+    [':bob QUIT :no user@host', DROP_CHANNEL],
+    [':bob!b@h NICK :robert', DROP_CHANNEL],
+    ['@time=2026-11-27T10:00:00.000Z;account=bob :bob!b@h JOIN #chan * :Bob', DROP_CHANNEL],
+    [':alice!a@h JOIN #chan', DROP_CHANNEL], // a prefix of our nick: someone else
+    [':alice[m]x!a@h JOIN #chan', DROP_CHANNEL], // ours is a prefix of it
     [':irc.test 372 alice[m] :- the MOTD text', DROP_NUMERIC],
     [':irc.test 375 alice[m] :- irc.test message of the day', DROP_NUMERIC],
     [':irc.test 251 alice[m] :There are 3 users', DROP_NUMERIC],
     [':irc.test 266 alice[m] 3 5 :Current global users', DROP_NUMERIC],
+    [':irc.test 353 alice[m] = #chan :alice[m] @bob carol', DROP_CHANNEL],
+    [':irc.test 366 alice[m] #chan :End of /NAMES list.', DROP_CHANNEL],
+    [':irc.test 332 alice[m] #chan :the topic', DROP_CHANNEL],
+    [':irc.test 333 alice[m] #chan bob 1795000000', DROP_CHANNEL],
   ])('%s -> %i', (line, expected) => {
     expect(kind(line)).toBe(expected);
   });
@@ -89,7 +93,7 @@ describe('droppable: what a puppet drops from the bytes alone', () => {
     for (let cut = 0; cut < 14; cut++) { // up to the command and the space after it
       expect([cut, droppable(line, 0, cut, own, fold)]).toEqual([cut, 0]);
     }
-    expect(droppable(line, 0, line.length, own, fold)).toBe(DROP_MEMBERSHIP);
+    expect(droppable(line, 0, line.length, own, fold)).toBe(DROP_CHANNEL);
   });
 });
 
@@ -119,10 +123,11 @@ describe('LatinLineTransport with a puppet\'s filter', () => {
     t.onSocketData(Buffer.from([
       ':srv 001 alice :Welcome', ':srv 251 alice :users', ':srv 372 alice :- motd', ':srv 376 alice :End',
       ':bob!b@h JOIN #c', ':alice!a@h JOIN #c', ':dave!d@h QUIT :x', ':srv 353 alice = #c :alice bob',
+      ':srv 366 alice #c :End', ':bob!b@h PRIVMSG alice :hi',
     ].join('\r\n') + '\r\n'));
     expect(lines).toEqual([':srv 001 alice :Welcome\r\n', ':srv 376 alice :End\r\n', ':alice!a@h JOIN #c\r\n',
-      ':srv 353 alice = #c :alice bob\r\n']);
-    expect(dropped).toEqual([2]);
+      ':bob!b@h PRIVMSG alice :hi\r\n']);
+    expect(dropped).toEqual([4]); // JOIN, QUIT, 353, 366 (not the LUSERS and MOTD lines)
   });
 
   test('a nick change takes effect at the next line of the same chunk', () => {

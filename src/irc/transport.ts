@@ -27,8 +27,9 @@ export const MAX_LINE_BYTES = 16_384;
 
 /**
  * What a puppet's connection lets its transport drop from the socket's bytes, before a string
- * is made of a line: someone else's JOIN, PART, QUIT or NICK, and the server's LUSERS and MOTD
- * text at registration. Read once per chunk, and again after each line that goes on.
+ * is made of a line: someone else's JOIN, PART, QUIT or NICK, the server's LUSERS and MOTD text
+ * at registration, and the topic and NAMES a join brings. Read once per chunk, and again after
+ * each line that goes on.
  */
 export interface RawFilter {
   /** Whether every line can go (the connection has quit and waits for no answer). */
@@ -36,7 +37,7 @@ export interface RawFilter {
   /** The connection's nick now, and the server's case mapping. */
   nick(): string;
   caseMapping(): CaseMapping;
-  /** Called once per chunk with the number of membership lines it dropped. */
+  /** Called once per chunk with the number of channel lines it dropped (DROP_CHANNEL). */
   dropped(lines: number): void;
 }
 
@@ -46,73 +47,74 @@ const QUIT = 0x51554954;
 const NICK = 0x4e49434b;
 /** Numerics a puppet has no use for, as 3-digit numbers: LUSERS (250-255, 265, 266) and the
  *  MOTD's start and text (375, 372; its end, 376 or 422, still goes on). */
-const IDLE_NUMERICS = new Set([250, 251, 252, 253, 254, 255, 265, 266, 372, 375]);
+const SERVER_NUMERICS = new Set([250, 251, 252, 253, 254, 255, 265, 266, 372, 375]);
+/** ... and what joining a channel brings: topic (332, 333) and NAMES (353, 366). The bot reads
+ *  the channel; a puppet's NAMES of a channel of N is N nicks, for every puppet that joins. */
+const CHANNEL_NUMERICS = new Set([332, 333, 353, 366]);
 
-/** What droppable() found: the line is someone else's membership change. */
-export const DROP_MEMBERSHIP = 1;
-/** ... or a numeric from IDLE_NUMERICS (untagged). */
+/** What droppable() found: channel traffic (someone else's JOIN, PART, QUIT or NICK; the topic
+ *  or NAMES of a channel joined). */
+export const DROP_CHANNEL = 1;
+/** ... or a server numeric from SERVER_NUMERICS. */
 export const DROP_NUMERIC = 2;
 
 /**
  * Classifies the line that starts at buf[start] (buf[start, len) holds it and maybe more) from
- * its bytes: DROP_MEMBERSHIP for `[@tags ]:nick[!user@host] JOIN|PART|QUIT|NICK ...` where nick
- * is not `own` (given folded, compared through `fold`), DROP_NUMERIC for an untagged numeric in
- * IDLE_NUMERICS, 0 for anything else (which goes the normal way). One pass over the prefix,
- * no native calls: in a join storm of N puppets this runs N*N/2 times.
+ * its bytes: DROP_CHANNEL for `[@tags ]:nick[!user@host] JOIN|PART|QUIT|NICK ...` where nick
+ * is not `own` (given folded, compared through `fold`) and for an untagged numeric in
+ * CHANNEL_NUMERICS, DROP_NUMERIC for one in SERVER_NUMERICS, 0 for anything else (which goes the normal way). In a join storm of N puppets
+ * this runs N*N/2 times, so it touches few bytes: native searches (memchr) find the spaces, and
+ * the nick is compared only when the byte after as many characters as ours ends a nick.
  */
-export function droppable(buf: Uint8Array, start: number, len: number, own: Uint8Array, fold: Uint8Array): number {
+export function droppable(buf: Buffer, start: number, len: number, own: Uint8Array, fold: Uint8Array): number {
   let i = start;
   const tagged = buf[i] === 0x40; // '@'
   if (tagged) { // skip the tags (the answer to our own labelled command never is one of these)
-    while (i < len && buf[i] !== 0x20) {
-      if (buf[i] === 0x0a) {
-        return 0;
-      }
-      i++;
-    }
-    i++;
-  }
-  if (i >= len || buf[i] !== 0x3a) { // ':'
-    return 0;
-  }
-  i++;
-  // the source's nick, compared with our own on the way
-  const n = own.length;
-  let k = 0;
-  let same = true;
-  for (; i < len; i++) {
-    const c = buf[i] as number;
-    if (c === 0x21 || c === 0x20 || c === 0x0a) { // '!', ' ', LF
-      break;
-    }
-    if (same && (k >= n || fold[c] !== own[k])) {
-      same = false;
-    }
-    k++;
-  }
-  while (i < len && buf[i] !== 0x20) { // the rest of the prefix
-    if (buf[i] === 0x0a) {
+    i = buf.indexOf(0x20, i) + 1;
+    if (i === 0 || i >= len) {
       return 0;
     }
-    i++;
   }
-  if (i + 5 >= len || buf[i + 4] !== 0x20 && buf[i + 5] !== 0x20) {
+  if (buf[i] !== 0x3a) { // ':'
     return 0;
   }
-  const c0 = buf[i + 1] as number;
-  const c1 = buf[i + 2] as number;
-  const c2 = buf[i + 3] as number;
-  if (buf[i + 4] === 0x20) { // a 3-character command: a numeric?
+  const sp = buf.indexOf(0x20, i);
+  if (sp < 0 || sp + 5 >= len) {
+    return 0;
+  }
+  const c0 = buf[sp + 1] as number;
+  const c1 = buf[sp + 2] as number;
+  const c2 = buf[sp + 3] as number;
+  const c3 = buf[sp + 4] as number;
+  if (c3 === 0x20) { // a 3-character command: a numeric?
     if (tagged || c0 < 0x30 || c0 > 0x39 || c1 < 0x30 || c1 > 0x39 || c2 < 0x30 || c2 > 0x39) {
       return 0;
     }
-    return IDLE_NUMERICS.has((c0 - 0x30) * 100 + (c1 - 0x30) * 10 + (c2 - 0x30)) ? DROP_NUMERIC : 0;
+    const code = (c0 - 0x30) * 100 + (c1 - 0x30) * 10 + (c2 - 0x30);
+    return CHANNEL_NUMERICS.has(code) ? DROP_CHANNEL : SERVER_NUMERICS.has(code) ? DROP_NUMERIC : 0;
   }
-  if (same && k === n) {
-    return 0; // our own: it goes on
+  if (buf[sp + 5] !== 0x20) {
+    return 0;
   }
-  const word = ((c0 << 24) | (c1 << 16) | (c2 << 8) | (buf[i + 4] as number)) >>> 0;
-  return word === JOIN || word === PART || word === QUIT || word === NICK ? DROP_MEMBERSHIP : 0;
+  const word = ((c0 << 24) | (c1 << 16) | (c2 << 8) | c3) >>> 0;
+  if (word !== JOIN && word !== PART && word !== QUIT && word !== NICK) {
+    return 0;
+  }
+  // Our own nick? Only if the source's nick ends where ours would ('!' or the space), and
+  // every byte folds to ours (a nick holds neither '!' nor a space, so a shorter one never
+  // passes the comparison).
+  const n = own.length;
+  const end = i + 1 + n;
+  if (end <= sp && (buf[end] === 0x21 || end === sp)) {
+    let k = 0;
+    while (k < n && fold[buf[i + 1 + k] as number] === own[k]) {
+      k++;
+    }
+    if (k === n) {
+      return 0; // our own: it goes on
+    }
+  }
+  return DROP_CHANNEL;
 }
 
 /** `nick` folded under `mapping`, as bytes. */
@@ -213,7 +215,7 @@ export class LatinLineTransport extends NetTransport {
         if (nl < 0) {
           break;
         }
-        if (kind === DROP_MEMBERSHIP) {
+        if (kind === DROP_CHANNEL) {
           dropped++;
         }
         start = nl + 1;
