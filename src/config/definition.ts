@@ -102,7 +102,7 @@ const network = obj({
   connect_timeout_ms: int({ min: 1000, max: 600000 }).default(30000)
     .doc('How long a connection attempt may take before it is abandoned and retried.'),
   max_concurrent_connects: int({ min: 1, max: 10000 }).default(10)
-    .doc('Puppet connection attempts in flight at once on this network.')
+    .doc('Puppet connection attempts in flight at once on this network. Thousands suit only a server of your own that allows that many connections from the bridge\'s address (its connect class limits); then the start of a large bridge is paced by the server alone.')
     .risk('High values trip connection-rate limits (K-lines) on many networks.'),
   message_timeout_ms: int({ min: 1000, max: 86400000 }).default(120000)
     .doc("How long a Matrix message may wait for its sender's IRC connection (connecting, reconnecting) before the sender is told it was not delivered.")
