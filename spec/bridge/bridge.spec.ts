@@ -158,6 +158,19 @@ describe('Bridge (fake homeserver, fake IRC server)', () => {
     expect(store.getPuppet(asUserId(ALICE), 'test' as never)?.nick).toBe('Alice[m]');
   });
 
+  test('a joining user whose first connection fails is told, and a retry joins the channel with no new event', async () => {
+    await portal();
+    push(member(ROOM, ALICE, 'join', 'Alice'));
+    const first = await ircd.client(1);
+    first.drop(); // before it registers
+    const told = await until(() => sends().find((r) => r.query.user_id === BOT &&
+      /could not connect you to IRC/.test((r.body as { body?: string }).body ?? '')), 'the user told');
+    expect((told.body as { body: string }).body).toMatch(/keeps trying/);
+    const retry = await ircd.client(2, 5000); // after a backoff of 0.5 to 1.5 s
+    await retry.waitFor((l) => l.command === 'JOIN' && l.params[0] === '#lobby', 3000);
+    expect(retry.nick).toBe('Alice[m]');
+  });
+
   test('a taken nick gets a numbered alternative that keeps the suffix', async () => {
     await portal();
     push(member(ROOM, '@taken:hs.test', 'join', 'Taken'));

@@ -45,7 +45,7 @@ export class MatrixToIrc {
       } catch (err) {
         log.warn('puppet could not connect', { network: net.id, user_id: userId, err: (err as Error).message });
         await this.notify(roomId, `${userId}: could not connect you to IRC (${(err as Error).message}). ` +
-          'Your messages in this room will not reach IRC until this works; the bridge will try again on your next message.');
+          'The bridge keeps trying; your messages here wait for it a while, and you are told of any that cannot be sent.');
       }
     } else if (e.membership === 'leave' || e.membership === 'ban') {
       this.ctx.store.removeMember(roomId, userId);

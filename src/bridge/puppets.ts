@@ -105,19 +105,7 @@ export class Puppets {
    * spares two store reads per user when thousands reconnect at start.
    */
   async connection(userId: UserId, displayName: string | null, stored?: number | null): Promise<IrcConnection> {
-    let p = this.puppets.get(userId);
-    if (!p) {
-      // A user seen for the first time is active now; a known one keeps their stored activity, so
-      // after a restart the users who spoke last reconnect first.
-      const known = stored !== undefined ? stored !== null : this.ctx.store.getPuppet(userId, this.network) !== null;
-      const lastActive = !known ? Date.now() : stored ?? this.ctx.store.getPuppetActivity(userId, this.network);
-      p = { userId, displayName, conn: null, connecting: null, channels: new Map(), retryMs: 1000, retryTimer: null, banned: null,
-        lastActive, lastActiveSaved: known ? lastActive : 0 };
-      this.puppets.set(userId, p);
-    }
-    if (displayName !== null) {
-      p.displayName = displayName;
-    }
+    const p = this.puppetOf(userId, displayName, stored);
     if (p.conn?.state === 'registered') {
       return p.conn;
     }
@@ -135,6 +123,24 @@ export class Puppets {
       });
     }
     return p.connecting;
+  }
+
+  /** The user's puppet record, made when there is none (`stored` as for connection()). */
+  private puppetOf(userId: UserId, displayName: string | null, stored?: number | null): Puppet {
+    let p = this.puppets.get(userId);
+    if (!p) {
+      // A user seen for the first time is active now; a known one keeps their stored activity, so
+      // after a restart the users who spoke last reconnect first.
+      const known = stored !== undefined ? stored !== null : this.ctx.store.getPuppet(userId, this.network) !== null;
+      const lastActive = !known ? Date.now() : stored ?? this.ctx.store.getPuppetActivity(userId, this.network);
+      p = { userId, displayName, conn: null, connecting: null, channels: new Map(), retryMs: 1000, retryTimer: null, banned: null,
+        lastActive, lastActiveSaved: known ? lastActive : 0 };
+      this.puppets.set(userId, p);
+    }
+    if (displayName !== null) {
+      p.displayName = displayName;
+    }
+    return p;
   }
 
   /** Renames the user's puppet on IRC (the new nick is remembered once the server confirms it).
@@ -249,16 +255,24 @@ export class Puppets {
     this.idleTimer.unref();
   }
 
-  /** Puts the user's puppet in `channel` (connecting first). `stored` as for connection(). */
+  /**
+   * Puts the user's puppet in `channel` (connecting first). `stored` as for connection(). The
+   * channel is the puppet's from now on: a connection that registers later (this one, or a
+   * retry after this one failed, with backoff) joins it. Rejects when this connection attempt
+   * fails; the retries go on.
+   */
   async joinChannel(userId: UserId, displayName: string | null, channel: Channel, key: string | null,
     stored?: number | null): Promise<void> {
-    const conn = await this.connection(userId, displayName, stored);
-    const p = this.puppets.get(userId) as Puppet;
+    const p = this.puppetOf(userId, displayName, stored);
     const folded = this.server.fold(channel);
     if (!p.channels.has(folded)) {
       p.channels.set(folded, { name: channel, key });
-      conn.join(channel, key);
+      if (p.conn?.state === 'registered') {
+        p.conn.join(channel, key);
+        return;
+      }
     }
+    await this.connection(userId, displayName, stored);
   }
 
   /** Takes the puppet out of `channel`; a puppet left in no channel quits. */
