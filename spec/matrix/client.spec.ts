@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { MatrixApiError, MatrixClient, newTxnId } from '../../src/matrix/client';
+import { createHttpSend } from '../../src/matrix/http';
 import { FakeHomeserver } from '../fakes/fake-homeserver';
 
 const AS_TOKEN = 'as-token-abc';
@@ -288,11 +289,12 @@ describe('MatrixClient against a recording homeserver', () => {
     test('a homeserver that cannot be reached: M_CONNECTION with status 0 after maxAttempts', async () => {
       const port = await closedPort();
       let calls = 0;
+      const httpSend = createHttpSend();
       const c = new MatrixClient({
         homeserverUrl: `http://127.0.0.1:${port}`, asToken: AS_TOKEN, maxAttempts: 3, backoffMs: 1,
-        fetchImpl: (input, init) => {
+        send: (url, req, timeoutMs) => {
           calls++;
-          return fetch(input, init);
+          return httpSend(url, req, timeoutMs);
         },
       });
       const err = await apiError(c.createRoom({}));

@@ -4,6 +4,7 @@
  * Retries rate limits (honouring retry_after_ms) and transient failures with bounded backoff.
  */
 import { getLogger } from '../log';
+import { createHttpSend, type HttpAnswer, type HttpRequest, type HttpSend } from './http';
 
 const log = getLogger('matrix.client');
 
@@ -28,11 +29,12 @@ export interface MatrixClientOptions {
   maxAttempts?: number;
   /** First backoff step; doubles per attempt. */
   backoffMs?: number;
-  fetchImpl?: typeof fetch;
+  /** How a request is sent (default: node:http(s) over kept-alive connections). */
+  send?: HttpSend;
   /** Told of every request that fails for good (after its retries), for metrics. */
   onFailure?: (err: MatrixApiError) => void;
   /** Requests in flight at once, at most (default 64); the rest wait their turn. Each one in
-   *  flight holds a connection to the homeserver (Node's fetch sets no limit per host): without
+   *  flight holds a connection to the homeserver (the agent sets no limit per host): without
    *  a bound, a start with 1,000 bridged rooms opened about 1,000 at the same moment. */
   maxInFlight?: number;
   /** How long one attempt may take, answer included, before it counts as a failed connection
@@ -66,7 +68,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export class MatrixClient {
   private readonly base: string;
-  private readonly fetchImpl: typeof fetch;
+  private readonly send: HttpSend;
   private readonly maxAttempts: number;
   private readonly backoffMs: number;
   private readonly maxInFlight: number;
@@ -78,7 +80,7 @@ export class MatrixClient {
 
   constructor(private readonly opts: MatrixClientOptions) {
     this.base = opts.homeserverUrl.replace(/\/+$/, '');
-    this.fetchImpl = opts.fetchImpl ?? fetch;
+    this.send = opts.send ?? createHttpSend();
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.backoffMs = opts.backoffMs ?? 250;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
@@ -86,24 +88,16 @@ export class MatrixClient {
   }
 
   /** One HTTP exchange (request and whole answer) within the limit of requests in flight. */
-  private async exchange(url: URL, init: RequestInit, urgent: boolean): Promise<{ res: Response; text: string }> {
+  private async exchange(url: URL, req: HttpRequest, urgent: boolean): Promise<HttpAnswer> {
     if (this.inFlight < this.maxInFlight) {
       this.inFlight++;
     } else {
       // handed the place of one that ended
       await new Promise<void>((resolve) => (urgent ? this.waitingUrgent : this.waiting).push(resolve));
     }
-    // A timer cleared when the answer is read, not AbortSignal.timeout(): that one's timer lives
-    // its whole minute, so at tens of requests a second thousands of them (with their signals)
-    // pile up, outlive the young generation and make every scavenge slower.
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new DOMException(`no answer within ${this.timeoutMs} ms`, 'TimeoutError')),
-      this.timeoutMs);
     try {
-      const res = await this.fetchImpl(url, { ...init, signal: abort.signal });
-      return { res, text: await res.text() };
+      return await this.send(url, req, this.timeoutMs);
     } finally {
-      clearTimeout(timer);
       const next = this.waitingUrgent.shift() ?? this.waiting.shift();
       if (next) {
         next();
@@ -134,10 +128,9 @@ export class MatrixClient {
     }
     const attempts = o.noRetry ? 1 : this.maxAttempts;
     for (let attempt = 1; ; attempt++) {
-      let res: Response;
-      let text: string;
+      let res: HttpAnswer;
       try {
-        ({ res, text } = await this.exchange(url, { method, headers, body }, o.urgent === true));
+        res = await this.exchange(url, { method, headers, body }, o.urgent === true);
       } catch (err) {
         if (attempt >= attempts) {
           throw this.failed(new MatrixApiError(method, path, 0, 'M_CONNECTION', (err as Error).message));
@@ -145,7 +138,8 @@ export class MatrixClient {
         await sleep(this.backoffMs * 2 ** (attempt - 1));
         continue;
       }
-      if (res.ok) {
+      const text = res.text;
+      if (res.status >= 200 && res.status < 300) {
         return (text ? JSON.parse(text) : {}) as T;
       }
       let parsed: { errcode?: string; error?: string; retry_after_ms?: number } = {};
