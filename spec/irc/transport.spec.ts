@@ -95,6 +95,13 @@ describe('droppable: what a puppet drops from the bytes alone', () => {
     }
     expect(droppable(line, 0, line.length, own, fold)).toBe(DROP_CHANNEL);
   });
+
+  test('a line is judged by its own bytes, not by the line after it', () => {
+    const two = Buffer.from('@tags-without-a-space\r\n:bob!b@h JOIN #c\r\n', 'latin1');
+    const end = two.indexOf(0x0a) + 1;
+    expect(droppable(two, 0, end, own, fold)).toBe(0);
+    expect(droppable(two, end, two.length, own, fold)).toBe(DROP_CHANNEL);
+  });
 });
 
 describe('LatinLineTransport with a puppet\'s filter', () => {

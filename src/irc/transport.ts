@@ -59,19 +59,19 @@ export const DROP_CHANNEL = 1;
 export const DROP_NUMERIC = 2;
 
 /**
- * Classifies the line that starts at buf[start] (buf[start, len) holds it and maybe more) from
- * its bytes: DROP_CHANNEL for `[@tags ]:nick[!user@host] JOIN|PART|QUIT|NICK ...` where nick
- * is not `own` (given folded, compared through `fold`) and for an untagged numeric in
- * CHANNEL_NUMERICS, DROP_NUMERIC for one in SERVER_NUMERICS, 0 for anything else (which goes the normal way). In a join storm of N puppets
- * this runs N*N/2 times, so it touches few bytes: native searches (memchr) find the spaces, and
- * the nick is compared only when the byte after as many characters as ours ends a nick.
+ * Classifies the line buf[start, end) (end: just after its LF) from its bytes: DROP_CHANNEL for
+ * `[@tags ]:nick[!user@host] JOIN|PART|QUIT|NICK ...` where nick is not `own` (given folded,
+ * compared through `fold`) and for an untagged numeric in CHANNEL_NUMERICS, DROP_NUMERIC for one
+ * in SERVER_NUMERICS, 0 for anything else (which goes the normal way). In a join storm of N puppets this runs N*N/2 times, so it touches few bytes:
+ * native searches (memchr) find the spaces, and the nick is compared only when the byte after
+ * as many characters as ours ends a nick.
  */
-export function droppable(buf: Buffer, start: number, len: number, own: Uint8Array, fold: Uint8Array): number {
+export function droppable(buf: Buffer, start: number, end: number, own: Uint8Array, fold: Uint8Array): number {
   let i = start;
   const tagged = buf[i] === 0x40; // '@'
   if (tagged) { // skip the tags (the answer to our own labelled command never is one of these)
     i = buf.indexOf(0x20, i) + 1;
-    if (i === 0 || i >= len) {
+    if (i === 0 || i >= end) {
       return 0;
     }
   }
@@ -79,7 +79,7 @@ export function droppable(buf: Buffer, start: number, len: number, own: Uint8Arr
     return 0;
   }
   const sp = buf.indexOf(0x20, i);
-  if (sp < 0 || sp + 5 >= len) {
+  if (sp < 0 || sp + 5 >= end) {
     return 0;
   }
   const c0 = buf[sp + 1] as number;
@@ -104,8 +104,8 @@ export function droppable(buf: Buffer, start: number, len: number, own: Uint8Arr
   // every byte folds to ours (a nick holds neither '!' nor a space, so a shorter one never
   // passes the comparison).
   const n = own.length;
-  const end = i + 1 + n;
-  if (end <= sp && (buf[end] === 0x21 || end === sp)) {
+  const nickEnd = i + 1 + n;
+  if (nickEnd <= sp && (buf[nickEnd] === 0x21 || nickEnd === sp)) {
     let k = 0;
     while (k < n && fold[buf[i + 1 + k] as number] === own[k]) {
       k++;
@@ -209,25 +209,19 @@ export class LatinLineTransport extends NetTransport {
     let dropped = 0;
     let start = 0;
     while (start < len) {
-      const kind = f === null ? 0 : dropAll ? -1 : droppable(buf, start, len, this.ownFolded, this.fold);
-      if (kind !== 0) {
-        const nl = buf.indexOf(0x0a, start);
-        if (nl < 0) {
-          break;
-        }
-        if (kind === DROP_CHANNEL) {
-          dropped++;
-        }
-        start = nl + 1;
-        continue;
-      }
       const nl = buf.indexOf(0x0a, start);
       if (nl < 0) {
         break;
       }
-      // Like irc-framework's own transport, the line keeps its CR LF; the parser strips it.
-      this.emit('line', buf.toString('latin1', start, nl + 1));
+      const kind = f === null ? 0 : dropAll ? -1 : droppable(buf, start, nl + 1, this.ownFolded, this.fold);
+      const line = start;
       start = nl + 1;
+      if (kind !== 0) {
+        dropped += kind === DROP_CHANNEL ? 1 : 0;
+        continue;
+      }
+      // Like irc-framework's own transport, the line keeps its CR LF; the parser strips it.
+      this.emit('line', buf.toString('latin1', line, nl + 1));
       if (f !== null) { // handling that line may have changed our nick or state
         dropAll = f.dropAll();
         this.readFilter(f);
