@@ -566,7 +566,12 @@ export class NetworkBridge {
 
   private isInAnyChannel(nick: string): boolean {
     const folded = this.fold(nick);
-    return [...this.channels.values()].some((st) => st.nicks.has(folded));
+    for (const st of this.channels.values()) {
+      if (st.nicks.has(folded)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private handleIrcQuit(e: IrcEventOf<'quit'>): void {
