@@ -416,6 +416,11 @@ describe('Room state both ways (fake homeserver, fake IRC server)', () => {
       const kick = await bot.waitForCommand('KICK');
       expect(kick.params).toEqual(['#lobby', 'Alice[m]', `${MOD}: calm down`]);
       bot.send(`:MatrixBridge!matrixbri@bridge.host KICK #lobby Alice[m] :${MOD}: calm down`);
+      await new Promise((r) => setTimeout(r, 300));
+      // The puppet quits only once it has seen the KICK itself: a QUIT reaching the server first
+      // would make the KICK fail (IRC would see a quit, not a kick).
+      expect(puppet.linesOf('QUIT')).toEqual([]);
+      puppet.send(`:MatrixBridge!matrixbri@bridge.host KICK #lobby Alice[m] :${MOD}: calm down`);
       await puppet.waitForCommand('QUIT');
       expect(puppet.linesOf('PART')).toEqual([]);
       bot.send(':ircbob!bob@irc.host PRIVMSG #lobby :marker');
@@ -426,10 +431,12 @@ describe('Room state both ways (fake homeserver, fake IRC server)', () => {
     test('a ban sets +b on the puppet\'s user mask and kicks; the unban lifts it', async () => {
       await start();
       await portal();
-      await puppetOf(ALICE, 'Alice', 1);
+      const puppet = await puppetOf(ALICE, 'Alice', 1);
       push(member(ALICE, 'ban', { sender: MOD, prev: 'join' }));
       await bot.waitForCommand('KICK');
       expect(modeChanges(bot)).toEqual(['MODE #lobby +b *!*alice@bridge.host']);
+      puppet.send(`:MatrixBridge!matrixbri@bridge.host KICK #lobby Alice[m] :${MOD}`);
+      await puppet.waitForCommand('QUIT');
       push(member(ALICE, 'leave', { sender: MOD, prev: 'ban' }));
       await bot.waitFor((l) => l.raw === 'MODE #lobby -b *!*alice@bridge.host');
       expect(store.getLinkedBanMask('test' as never, '#lobby', asUserId(ALICE), 'matrix')).toBeNull();

@@ -28,6 +28,9 @@ const NICK_REFUSED = new Set(['432', '435', '437', '438', '447']);
 const RENAME_ATTEMPTS = 10;
 const NOT_CONNECTED = 'the IRC connection that would carry it out is not connected; try again later';
 const RENAME_TIMEOUT_MS = 10_000;
+/** How long a kicked puppet waits to see its KICK (the actor's flood queue may hold it) before
+ *  it parts or quits anyway. */
+const KICK_SEEN_TIMEOUT_MS = 10_000;
 
 /** Sends the IRC side of a moderator's action, as their puppet or as the bot. */
 interface Actor {
@@ -150,10 +153,16 @@ export class MatrixModeration {
       this.ctx.store.saveLinkedBan({ network: net.id, channelFolded: net.fold(channel), userId: target, origin: 'matrix', mask });
     }
     const reason = actor.value.reason(e.reason, action === 'ban' ? 'Banned from Matrix' : 'Kicked from Matrix');
+    const seen = ownKickSeen(conn, channel, KICK_SEEN_TIMEOUT_MS);
     if (!actor.value.send('KICK', [channel, conn.nick, reason])) {
+      seen.cancel();
       return false;
     }
     net.puppets.forgetChannel(target, channel);
+    // The caller then parts the puppet's other business, and a puppet left in no channel quits:
+    // a QUIT that reached the server before the KICK (sent on another connection, perhaps
+    // waiting in its flood queue) would make the KICK fail and IRC see a quit, not a kick.
+    await seen.promise;
     log.info(`Matrix user's puppet ${action === 'ban' ? 'banned' : 'kicked'} on IRC`, { network: net.id, room_id: roomId,
       user_id: moderator, target, by: actor.value.who });
     return true;
@@ -340,4 +349,25 @@ function renameConnection(conn: IrcConnection, candidate: (attempt: number) => s
       done({ ok: false, reason: 'the IRC connection is not ready' });
     }
   });
+}
+
+/** Resolves once `conn` sees itself kicked from `channel` (or closes), or after `timeoutMs`. */
+function ownKickSeen(conn: IrcConnection, channel: string, timeoutMs: number): { promise: Promise<void>; cancel(): void } {
+  let cancel = (): void => undefined;
+  const promise = new Promise<void>((resolve) => {
+    const onEvent = (ev: IrcEvent): void => {
+      if (ev.type === 'closed' || (ev.type === 'kick' && conn.fold(ev.channel) === conn.fold(channel) &&
+        conn.fold(ev.nick) === conn.fold(conn.nick))) {
+        cancel();
+      }
+    };
+    const timer = setTimeout(() => cancel(), timeoutMs);
+    cancel = (): void => {
+      clearTimeout(timer);
+      conn.off('event', onEvent);
+      resolve();
+    };
+    conn.on('event', onEvent);
+  });
+  return { promise, cancel };
 }
