@@ -68,6 +68,9 @@ export class FakeIrcClient {
   private waiters: Waiter[] = [];
   private readonly closeWaiters: Array<() => void> = [];
 
+  /** Whether the client's PINGs are answered (a test turns this off to play a dead link). */
+  answerPings = true;
+
   constructor(private readonly socket: net.Socket, private readonly opts: Required<FakeIrcdOptions>) {
     if (socket instanceof tls.TLSSocket) {
       this.peerCertFingerprint = socket.getPeerCertificate()?.fingerprint256 ?? null;
@@ -179,6 +182,9 @@ export class FakeIrcClient {
       w.resolve(line);
     }
     if (line.command === 'PING' && this.opts.register) {
+      if (!this.answerPings) {
+        return;
+      }
       this.send(`:${this.opts.serverName} PONG ${this.opts.serverName} :${line.params[0] ?? ''}`);
     } else if (this.opts.register && !this.registered) {
       this.register(line);

@@ -1,4 +1,4 @@
-import { IrcBannedError, IrcConnection, type IrcConnectionOptions, filterCapOffer, labelOf } from '../../src/irc/connection';
+import { IrcBannedError, IrcConnection, type IrcConnectionOptions, labelOf } from '../../src/irc/connection';
 import type { IrcEvent } from '../../src/irc/events';
 import { UnsafeLineError } from '../../src/irc/line';
 import { FakeIrcd, type FakeIrcClient, type FakeIrcdOptions } from '../fakes/fake-ircd';
@@ -215,8 +215,6 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(conn.fold('[Bot]^')).toBe(fold);
     });
 
-    // irc-framework stores ISUPPORT CHANTYPES as an array of characters; isChannel must read
-    // it so that a puppet never mistakes `!chan` traffic for a private message.
     test('isChannel follows the CHANTYPES the server announced', async () => {
       const { conn } = await registered({}, { isupport: ['CHANTYPES=#!'] });
       expect(conn.isChannel('!chan')).toBe(true);
@@ -387,7 +385,7 @@ describe('IrcConnection against a scripted ircd', () => {
         { type: 'refused', code: '474', target: '#secret', reason: 'Cannot join channel (+b)' },
         { type: 'part', channel: '#chan', nick: 'alice_m', reason: 'leaving' },
       ]);
-      // the 13 lines marked "dropped" above went before irc-framework parsed them
+      // the 13 lines marked "dropped" above went before they were parsed
       expect(conn.droppedChannelLines).toBe(13);
     });
 
@@ -405,8 +403,7 @@ describe('IrcConnection against a scripted ircd', () => {
     test('others\' JOIN, PART, QUIT and NICK are dropped from the bytes, before a line is made; its own are not', async () => {
       const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
       const raws: string[] = [];
-      (conn as unknown as { client: { on(e: string, f: (x: { line: string }) => void): void } }).client
-        .on('raw', (x) => raws.push(x.line));
+      watchParser(conn, raws);
       [
         ':alice!a@h JOIN #chan', // a nick that is a prefix of ours: someone else
         ':alice_mm!a@h JOIN #chan', // ours is a prefix of it: someone else
@@ -429,8 +426,7 @@ describe('IrcConnection against a scripted ircd', () => {
     test('other people\'s channel messages are dropped before parsing; private ones and odd lines are not', async () => {
       const { conn, events, peer } = await registered({ role: 'puppet', nick: 'alice_m' });
       const raws: string[] = [];
-      (conn as unknown as { client: { on(e: string, f: (x: { line: string }) => void): void } }).client
-        .on('raw', (x) => raws.push(x.line));
+      watchParser(conn, raws);
       [
         ':bob!b@h PRIVMSG #chan :one', // early drop
         '@time=2026-11-27T10:00:00.000Z;msgid=x :bob!b@h PRIVMSG #chan :tagged', // early drop
@@ -443,7 +439,7 @@ describe('IrcConnection against a scripted ircd', () => {
       ].forEach((l) => peer.send(l));
       await peer.sync();
       expect(conn.droppedChannelLines).toBe(5);
-      expect(raws.filter((r) => r.includes('#chan'))).toEqual([]); // irc-framework never saw them
+      expect(raws.filter((r) => r.includes('#chan'))).toEqual([]); // never parsed
       expect(events.filter((e) => e.type === 'message').map((e) => (e.type === 'message' ? e.text : ''))).toEqual(['private']);
       expect(conn.state).toBe('registered');
     });
@@ -652,17 +648,6 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(await requested('bot')).toEqual([...caps].filter((c) => c !== 'sasl').sort());
     });
 
-    test.each([
-      [':irc.example CAP * LS :sasl=PLAIN extended-join labeled-response', ':irc.example CAP * LS :sasl=PLAIN labeled-response'],
-      [':irc.example CAP * LS * :multi-prefix batch', ':irc.example CAP * LS * :batch'],
-      [':irc.example CAP nick NEW :account-tag server-time\r\n', ':irc.example CAP nick NEW :server-time\r\n'],
-      [':irc.example CAP * LS :extended-join', ':irc.example CAP * LS :'],
-      [':irc.example CAP * ACK :extended-join', ':irc.example CAP * ACK :extended-join'],
-      [':n!u@h PRIVMSG #c :CAP * LS :x', ':n!u@h PRIVMSG #c :CAP * LS :x'],
-    ])('filterCapOffer(%j)', (line, expected) => {
-      expect(filterCapOffer(line, new Set(['sasl', 'labeled-response', 'batch', 'server-time']))).toBe(expected);
-    });
-
     test('labelOf reads the label tag wherever it stands among the tags', () => {
       expect(labelOf('@label=mib-1 :s ACK')).toBe('mib-1');
       expect(labelOf('@time=x;label=mib-2;msgid=y :n!u@h PRIVMSG #c :hi')).toBe('mib-2');
@@ -681,6 +666,87 @@ describe('IrcConnection against a scripted ircd', () => {
       await peer.waitFor((l) => l.params[1] === 'second', 2000, from);
       const seen = peer.received.slice(from).map((l) => l.command === 'PRIVMSG' ? l.params[1] : l.command);
       expect(seen).toEqual(['first', 'PONG', 'second']);
+    });
+  });
+
+  describe('WHOIS', () => {
+    test('the answer lines are gathered until 318; several channel lines add up', async () => {
+      const { conn, peer } = await registered();
+      const asked = conn.whois('Alice');
+      const line = await peer.waitForCommand('WHOIS');
+      expect(line.params).toEqual(['Alice']);
+      [
+        `:${SRV} 311 bot alice al host.example * :Alice Liddell`,
+        `:${SRV} 319 bot alice :@#one +#two`,
+        `:${SRV} 319 bot alice :#three`,
+        `:${SRV} 312 bot alice irc.example :The server`,
+        `:${SRV} 330 bot alice alice_acct :is logged in as`,
+        `:${SRV} 317 bot alice 42 1700000000 :seconds idle, signon time`,
+        `:${SRV} 318 bot alice :End of /WHOIS list.`,
+      ].forEach((l) => peer.send(l));
+      await expect(asked).resolves.toEqual({ nick: 'alice', user: 'al', host: 'host.example', realname: 'Alice Liddell',
+        server: 'irc.example', account: 'alice_acct', channels: ['@#one', '+#two', '#three'], idleSeconds: 42 });
+    });
+
+    test('two questions about one nick share one WHOIS; 401 answers both with null', async () => {
+      const { conn, peer, events } = await registered();
+      const first = conn.whois('ghost');
+      const second = conn.whois('GHOST');
+      await peer.waitForCommand('WHOIS');
+      peer.send(`:${SRV} 401 bot ghost :No such nick/channel`);
+      peer.send(`:${SRV} 318 bot ghost :End of /WHOIS list.`);
+      await expect(Promise.all([first, second])).resolves.toEqual([null, null]);
+      expect(peer.linesOf('WHOIS')).toHaveLength(1);
+      expect(events).toContainEqual({ type: 'refused', code: '401', target: 'ghost', reason: 'No such nick/channel' });
+    });
+
+    test('no answer in time, or the connection closing, resolves null', async () => {
+      const { conn, peer } = await registered();
+      await expect(conn.whois('slow', 100)).resolves.toBeNull();
+      const pending = conn.whois('other');
+      await peer.waitFor((l) => l.command === 'WHOIS' && l.params[0] === 'other');
+      peer.drop();
+      await expect(pending).resolves.toBeNull();
+      await expect(conn.whois('anyone')).resolves.toBeNull(); // closed: not even asked
+    });
+  });
+
+  describe('keep-alive', () => {
+    test('a quiet link gets a PING; one that stays silent is closed with the reason', async () => {
+      const { conn, events, peer } = await registered({ keepaliveMs: 100 });
+      const ping = await peer.waitFor((l) => l.command === 'PING' && l.params[0] === 'keepalive', 2000);
+      expect(ping.params).toEqual(['keepalive']);
+      expect(conn.state).toBe('registered'); // the fake answered
+      peer.answerPings = false;
+      await waitUntil(() => conn.state === 'closed', 3000);
+      const closed = events.find((e) => e.type === 'closed');
+      expect(closed).toMatchObject({ type: 'closed', banned: false });
+      expect((closed as { reason: string }).reason).toMatch(/^no answer from the server for 0\.\d s$/);
+    });
+
+    test('a server PING is answered at once with its token', async () => {
+      const { peer } = await registered();
+      const from = peer.received.length;
+      peer.send('PING :tok-42');
+      const pong = await peer.waitFor((l) => l.command === 'PONG', 2000, from);
+      expect(pong.params).toEqual(['tok-42']);
+    });
+  });
+
+  describe('capabilities after registration', () => {
+    test('CAP NEW asks for a wanted capability, CAP DEL of labeled-response goes back to PING', async () => {
+      const { conn, peer } = await registered({}, { caps: ['labeled-response'] });
+      peer.send(`:${SRV} CAP bot NEW :server-time unknown-cap sasl`);
+      const req = await peer.waitFor((l) => l.command === 'CAP' && l.params[0] === 'REQ' && l.params[1] === 'server-time');
+      expect(req.params).toEqual(['REQ', 'server-time']); // neither an unknown capability nor SASL again
+      peer.send(`:${SRV} CAP bot DEL :labeled-response`);
+      await peer.sync();
+      const from = peer.received.length;
+      const sent = conn.sendAll('PRIVMSG', [['#chan', 'after DEL']]);
+      const ping = await peer.waitFor((l) => l.command === 'PING', 2000, from);
+      expect(peer.received.slice(from).find((l) => l.command === 'PRIVMSG')?.tags).toEqual({});
+      peer.send(`:${SRV} PONG ${SRV} :${ping.params[0] ?? ''}`);
+      await expect(sent).resolves.toBe(1);
     });
   });
 
@@ -761,4 +827,14 @@ async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> 
     }
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Records every line the connection parses. */
+function watchParser(conn: IrcConnection, lines: string[]): void {
+  const c = conn as unknown as { parse(line: string): unknown };
+  const parse = c.parse.bind(c);
+  c.parse = (line: string): unknown => {
+    lines.push(line);
+    return parse(line);
+  };
 }

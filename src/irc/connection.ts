@@ -1,23 +1,27 @@
 /**
- * One IRC connection: the bridge bot's or one Matrix user's puppet. Built on irc-framework,
- * which does registration, CAP, SASL, PING and ISUPPORT; this class adds flood control, nick
- * retries during registration, a connect timeout, and one typed event stream.
+ * One IRC connection: the bridge bot's or one Matrix user's puppet: registration (CAP, SASL,
+ * nick retries, a connect timeout), keep-alive PINGs, ISUPPORT, flood control and one typed
+ * event stream. Lines are parsed with irc-framework's parser; the rest is the bridge's own, kept
+ * small because a bridge holds thousands of these (irc-framework's client costs about 0.8 ms of
+ * CPU and most of 28 KB of heap per connection, see docs/performance.md).
  *
  * A 'bot' connection reports all channel traffic. A 'puppet' connection reports only what
  * concerns its own user (PMs to it, its own joins, kicks of it, numerics); other channel traffic
- * is dropped before irc-framework parses it, because every puppet in a channel receives every
- * line of that channel.
+ * is dropped before it is parsed, because every puppet in a channel receives every line of that
+ * channel.
  */
 import { EventEmitter } from 'node:events';
-import { Client, type IrcMessage } from 'irc-framework';
+import { ircLineParser, type IrcMessage } from 'irc-framework';
+import { CapNegotiation, type SaslPlan } from './cap';
 import { type CaseMapping, ircEquals, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
+import { Isupport } from './isupport';
 import { LatinLineTransport } from './transport';
 import type { IrcEvent, IrcSource } from './events';
 import type { IdentEntry, IdentRegistry } from './identd';
 import { buildLine } from './line';
 import { parseExtban } from './masks';
-import { DEFAULT_CHANMODES, type ModeRules, parseModeChanges } from './modes';
+import { type ModeRules, parseModeChanges } from './modes';
 import { SendQueue } from './send-queue';
 
 /** What a WHOIS told about a nick (text decoded; empty strings where the server said nothing). */
@@ -31,8 +35,6 @@ export interface WhoisInfo {
   channels: string[];
   idleSeconds: number | null;
 }
-
-const str = (v: unknown): string => (typeof v === 'string' ? decodeWireField(v) : '');
 
 export interface IrcConnectionOptions {
   host: string;
@@ -63,6 +65,9 @@ export interface IrcConnectionOptions {
    *  'auto' picks it from the server's name and user modes (004), 'off' never sets one, a
    *  letter sets that mode. Default 'off'. */
   deafMode?: string;
+  /** Keep-alive: a PING after this long without a line from the server, and the link counts
+   *  as dead after four times as long (default 30 s). */
+  keepaliveMs?: number;
 }
 
 /**
@@ -116,6 +121,10 @@ export function labelOf(line: string): string | null {
   return tags.slice(at + 6, stop < 0 ? undefined : stop);
 }
 
+/** Keep-alive: a PING when nothing came for this long; the link counts as dead when nothing
+ *  (not even the PONG) came for four times as long. */
+const KEEPALIVE_MS = 30_000;
+
 /** Commands whose channel form a puppet ignores unless it concerns the puppet itself. */
 const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 'QUIT', 'KICK', 'NICK',
   'TOPIC', 'MODE', 'AWAY', 'ACCOUNT', 'CHGHOST', 'SETNAME', '353', '366', '332', '333']);
@@ -128,26 +137,32 @@ const CHANNEL_TRAFFIC = new Set(['PRIVMSG', 'NOTICE', 'TAGMSG', 'JOIN', 'PART', 
  * times the size. (A private message to a puppet is stamped when it is read.)
  */
 const PUPPET_CAPS = new Set(['sasl', 'labeled-response', 'batch', 'cap-notify']);
-
-/** A CAP LS/NEW line with the capabilities outside `keep` taken out, or the line unchanged when
- *  it is not one. irc-framework requests what it knows among those offered, so what it does not
- *  see offered, it does not request. */
-export function filterCapOffer(line: string, keep: ReadonlySet<string>): string {
-  const m = /^((?:@\S+ )?(?::\S+ )?CAP \S+ (?:LS|NEW) (?:\* )?:?)(.*?)(\r?\n?)$/i.exec(line);
-  if (!m) {
-    return line;
-  }
-  const offered = (m[2] ?? '').split(' ').filter((c) => c !== '');
-  const kept = offered.filter((c) => keep.has(c.split('=')[0]?.toLowerCase() ?? ''));
-  return `${m[1]}${kept.join(' ')}${m[3]}`;
-}
+/** The capabilities the bot asks for: it reads the channels, with their members' accounts,
+ *  statuses and hosts, and the time each line was sent. */
+const BOT_CAPS = new Set(['sasl', 'labeled-response', 'batch', 'cap-notify', 'multi-prefix', 'message-tags',
+  'away-notify', 'invite-notify', 'account-notify', 'account-tag', 'server-time', 'userhost-in-names', 'extended-join']);
 
 /** Numerics that mean "the server refused what you asked". */
 const REFUSALS = new Set(['401', '403', '404', '405', '431', '432', '433', '435', '436', '437', '438', '441', '442', '447',
   '471', '473', '474', '475', '476', '477', '482', '489', '520']);
 
+/** What a WHOIS in progress has gathered so far. */
+interface WhoisCollector {
+  info: WhoisInfo;
+  seen: boolean;
+  done: Array<(info: WhoisInfo | null) => void>;
+}
+
 export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
-  private client: Client | null = null;
+  private transport: LatinLineTransport | null = null;
+  private cap: CapNegotiation | null = null;
+  private readonly isupport = new Isupport();
+  private currentNick: string;
+  /** Registration in progress: what the next 001, refusal or close settles. */
+  private registering: { nickAttempt: number; done(nick: string): void; fail(err: Error): void } | null = null;
+  private keepalive: NodeJS.Timeout | null = null;
+  /** WHOIS answers being gathered, by folded nick. */
+  private readonly whoises = new Map<string, WhoisCollector>();
   private queue: SendQueue;
   private _state: ConnectionState = 'idle';
   private selfUser = '';
@@ -184,6 +199,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   constructor(private readonly opts: IrcConnectionOptions) {
     super();
+    this.currentNick = opts.nick;
     this.queue = this.newQueue();
   }
 
@@ -192,7 +208,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   get nick(): string {
-    return this.client?.user.nick ?? this.opts.nick;
+    return this.currentNick;
   }
 
   /** user@host as others see this connection; a conservative guess before the server says. */
@@ -210,15 +226,12 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   /** How this server's channel MODE lines are read (ISUPPORT PREFIX and CHANMODES). */
   get modeRules(): ModeRules {
-    const prefix = this.client?.network.options.PREFIX ?? [{ mode: 'o', symbol: '@' }, { mode: 'v', symbol: '+' }];
-    const raw = this.client?.network.options.CHANMODES;
-    const chanmodes = Array.isArray(raw) ? raw.map(String) : DEFAULT_CHANMODES;
-    return { prefix, chanmodes };
+    return { prefix: this.isupport.prefix, chanmodes: this.isupport.chanmodes };
   }
 
   /** ISUPPORT EXTBAN (prefix and letters), or null when the server announces none. */
   get extban(): { prefix: string; letters: string } | null {
-    return parseExtban(this.client?.network.options.EXTBAN);
+    return parseExtban(this.isupport.get('EXTBAN'));
   }
 
   get caseMapping(): CaseMapping {
@@ -234,10 +247,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   isChannel(name: string): boolean {
-    const raw = this.client?.network.options.CHANTYPES;
-    // irc-framework splits CHANTYPES into an array of characters.
-    const types = Array.isArray(raw) ? raw.join('') : typeof raw === 'string' ? raw : '#&';
-    return name.length > 1 && types.includes(name[0] as string);
+    return name.length > 1 && this.isupport.chantypes.includes(name[0] as string);
   }
 
   /** Connects and registers. Resolves with the registered nick; rejects on timeout, refusal or
@@ -247,98 +257,150 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       return Promise.reject(new Error(`connect() called in state ${this._state}`));
     }
     this._state = 'connecting';
-    const client = new Client();
-    this.client = client;
-    client.requestCap(['labeled-response']);
-    client.use((_c, raw) => raw.use((command, message, _line, _client, next) => {
-      if (this.handleRaw(command, message)) {
-        next();
-      }
-    }));
     return new Promise<string>((resolve, reject) => {
-      let settled = false;
-      let nickAttempt = 0;
       const timer = setTimeout(() => fail(new Error(`no registration within ${this.opts.connectTimeoutMs} ms`)),
         this.opts.connectTimeoutMs);
+      const settle = (): boolean => {
+        if (this.registering === null) {
+          return false;
+        }
+        this.registering = null;
+        clearTimeout(timer);
+        return true;
+      };
       const fail = (err: Error): void => {
-        if (!settled) {
-          settled = true;
-          clearTimeout(timer);
+        if (settle()) {
           this.destroy(err.message);
           reject(err);
         }
       };
-      client.on('socket connected', () => {
-        // IRC lines are small writes: without this, Nagle and delayed ACKs add ~40 ms.
-        const socket = (client.connection as unknown as { transport?: { socket?: SocketLike } }).transport?.socket;
-        socket?.setNoDelay?.(true);
-        this.registerIdent(socket);
-      });
-      client.on('sasl failed', (e: { reason: string }) => this.onSaslUnavailable(e.reason));
-      client.on('registered', (e: { nick: string }) => {
-        if (settled) {
-          return;
-        }
-        settled = true;
-        clearTimeout(timer);
-        this._state = 'registered';
-        this.labels = client.network.cap.isEnabled('labeled-response');
-        this.emit('event', { type: 'registered', nick: e.nick });
-        if (this.saslMechanism !== null && this.saslState === 'none') {
-          this.onSaslUnavailable('capability_missing'); // the server never acknowledged sasl
-        }
-        this.identifyToNickServ();
-        resolve(e.nick);
-      });
-      const onNickRefused = (erroneous: boolean) => (e: { nick: string; reason: string }): void => {
-        if (this._state !== 'connecting') {
-          return;
-        }
-        const next = this.opts.nextNick?.(++nickAttempt, e.nick, erroneous) ?? null;
-        if (next === null || nickAttempt > 50) {
-          fail(new Error(`nick refused: ${decodeWireField(e.reason)}`));
-        } else {
-          client.raw(buildLine('NICK', [next]));
-        }
+      this.registering = {
+        nickAttempt: 0,
+        fail,
+        done: (nick) => {
+          if (settle()) {
+            resolve(nick);
+          }
+        },
       };
-      client.on('nick in use', onNickRefused(false));
-      client.on('nick invalid', onNickRefused(true));
-      client.on('irc error', (e: { error: string; reason?: string }) => {
-        if (e.error === 'irc' || e.error === 'password_mismatch') {
-          const text = decodeWireField(e.reason ?? e.error);
-          fail(this.banned ? new IrcBannedError(this.closingReason ?? text) : new Error(`server error: ${text}`));
-        }
+      const transport = new LatinLineTransport();
+      this.transport = transport;
+      const plan = this.saslPlan();
+      const wanted = new Set(this.opts.role === 'puppet' ? PUPPET_CAPS : BOT_CAPS);
+      this.cap = new CapNegotiation(wanted, plan, {
+        write: (line) => transport.writeLine(line),
+        saslUnavailable: (reason) => this.onSaslUnavailable(reason),
+        saslStarted: () => {
+          this.saslState = 'pending';
+        },
       });
-      client.on('close', () => {
-        fail(this.banned ? new IrcBannedError(this.closingReason ?? 'banned') : new Error('connection closed before registration'));
-        this.onClosed('connection closed');
-      });
-      client.on('socket close', (err?: Error) => {
-        fail(this.banned ? new IrcBannedError(this.closingReason ?? 'banned')
-          : new Error(`connection closed before registration${err ? ': ' + err.message : ''}`));
-        this.onClosed(this.closingReason ?? (err ? err.message : 'connection closed'));
-      });
-      this.interceptLines(client);
-      client.connect({
-        host: this.opts.host,
-        port: this.opts.port,
-        tls: this.opts.tls,
-        rejectUnauthorized: this.opts.tlsVerify,
-        password: this.opts.password === null ? undefined : encodeWireText(this.opts.password),
-        ...this.saslOptions(),
-        ...(this.opts.outgoingAddr ? { outgoing_addr: this.opts.outgoingAddr } : {}),
-        nick: this.opts.nick,
-        username: this.opts.username,
-        gecos: encodeWireText(this.opts.realname),
-        encoding: 'latin1', // LatinLineTransport reads Latin-1 only
-        transport: LatinLineTransport,
-        version: null,
-        auto_reconnect: false,
-        enable_echomessage: false,
-        ping_interval: 30,
-        ping_timeout: 120,
-      } as never);
+      if (this.opts.role === 'puppet') {
+        transport.filter = {
+          // After our QUIT nothing the server sends matters (in a shared channel every other
+          // puppet's QUIT of a stopping bridge reaches each one still connected), except the
+          // answers that confirm messages sent before it.
+          dropAll: () => this.quitSent && this.confirms.size === 0,
+          nick: () => this.currentNick,
+          caseMapping: () => this.caseMapping,
+          dropped: (lines) => {
+            this.droppedChannelLines += lines;
+          },
+        };
+      }
+      transport.on('open', () => this.onOpen());
+      transport.on('line', (line) => this.onLine(line));
+      transport.on('close', (err) => this.onSocketClose(err));
+      try {
+        transport.connect({
+          host: this.opts.host, port: this.opts.port, tls: this.opts.tls, rejectUnauthorized: this.opts.tlsVerify,
+          clientCertificate: this.opts.auth?.clientCert ?? null, localAddress: this.opts.outgoingAddr ?? null,
+        });
+      } catch (err) {
+        fail(err instanceof Error ? err : new Error(String(err)));
+      }
     });
+  }
+
+  /** The socket is open: register (CAP LS, PASS, NICK, USER), as one write. */
+  private onOpen(): void {
+    const transport = this.transport;
+    const socket = transport?.socket;
+    if (!transport || !socket) {
+      return;
+    }
+    // IRC lines are small writes: without this, Nagle and delayed ACKs add ~40 ms.
+    socket.setNoDelay(true);
+    this.registerIdent(socket);
+    try {
+      this.cap?.start();
+      if (this.opts.password !== null) {
+        transport.writeLine(encodeWireText(buildLine('PASS', [this.opts.password])));
+      }
+      transport.writeLine(encodeWireText(buildLine('NICK', [this.opts.nick])));
+      transport.writeLine(encodeWireText(buildLine('USER', [this.opts.username, '0', '*', this.opts.realname])));
+    } catch (err) {
+      this.registering?.fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private onSocketClose(err: Error | null): void {
+    this.registering?.fail(this.banned ? new IrcBannedError(this.closingReason ?? 'banned')
+      : new Error(`connection closed before registration${err ? ': ' + err.message : ''}`));
+    this.onClosed(this.closingReason ?? (err ? err.message : 'connection closed'));
+  }
+
+  /** 001: registered under `nick`. */
+  private onWelcome(nick: string): void {
+    if (this._state !== 'connecting' || this.registering === null) {
+      return;
+    }
+    this.currentNick = nick || this.currentNick;
+    this._state = 'registered';
+    this.labels = this.cap?.enabled.has('labeled-response') ?? false;
+    this.startKeepalive();
+    this.emit('event', { type: 'registered', nick: this.currentNick });
+    if (this.saslMechanism !== null && this.saslState === 'none') {
+      this.onSaslUnavailable('capability_missing'); // the server never acknowledged sasl
+    }
+    this.identifyToNickServ();
+    this.registering.done(this.currentNick);
+  }
+
+  /** 432/433/436 during registration: the next nick from opts.nextNick, or give up. */
+  private onNickRefused(refused: string, reason: string, erroneous: boolean): void {
+    const reg = this.registering;
+    if (reg === null || this._state !== 'connecting') {
+      return;
+    }
+    const next = this.opts.nextNick?.(++reg.nickAttempt, refused, erroneous) ?? null;
+    if (next === null || reg.nickAttempt > 50) {
+      reg.fail(new Error(`nick refused: ${reason}`));
+      return;
+    }
+    try {
+      this.transport?.writeLine(encodeWireText(buildLine('NICK', [next])));
+    } catch (err) {
+      reg.fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** A PING when the link has been quiet, and a close when it stayed silent too long. */
+  private startKeepalive(): void {
+    const idleMs = this.opts.keepaliveMs ?? KEEPALIVE_MS;
+    this.keepalive = setInterval(() => {
+      const transport = this.transport;
+      if (!transport || this._state !== 'registered') {
+        return;
+      }
+      const quiet = Date.now() - transport.lastReadAt;
+      if (quiet >= 4 * idleMs) {
+        this.closingReason = `no answer from the server for ${(quiet / 1000).toFixed(1)} s`;
+        this.destroy(this.closingReason);
+      } else if (quiet >= idleMs) {
+        transport.writeLine('PING :keepalive');
+      }
+    }, idleMs);
+    this.keepalive.unref();
   }
 
   /** Queues one command through flood control. Returns false when it cannot be queued. */
@@ -352,31 +414,70 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   /** Asks the server who `nick` is (WHOIS, through the send queue). Resolves with what it said,
    *  or null when there is no such nick, the connection is not registered, or no answer came. */
   whois(nick: string, timeoutMs = 10_000): Promise<WhoisInfo | null> {
-    const client = this.client;
-    if (!client || this._state !== 'registered' || !this.send('WHOIS', [nick])) {
-      return Promise.resolve(null);
+    const key = this.fold(nick);
+    let collector = this.whoises.get(key);
+    if (!collector) {
+      if (this._state !== 'registered' || !this.send('WHOIS', [nick])) {
+        return Promise.resolve(null);
+      }
+      collector = { seen: false, done: [], info: { nick, user: '', host: '', realname: '', server: '', account: '',
+        channels: [], idleSeconds: null } };
+      this.whoises.set(key, collector);
     }
+    const waiting = collector;
     return new Promise((resolve) => {
-      const onWhois = (e: Record<string, unknown>): void => {
-        if (typeof e.nick !== 'string' || this.fold(e.nick) !== this.fold(nick)) {
-          return;
+      const timer = setTimeout(() => {
+        const i = waiting.done.indexOf(finish);
+        if (i >= 0) {
+          waiting.done.splice(i, 1);
         }
-        finish(e.error ? null : {
-          nick: decodeWireField(e.nick),
-          user: str(e.ident), host: str(e.hostname), realname: str(e.real_name),
-          server: str(e.server), account: str(e.account),
-          channels: str(e.channels).split(' ').filter((c) => c !== ''),
-          idleSeconds: typeof e.idle === 'string' || typeof e.idle === 'number' ? Number(e.idle) : null,
-        });
-      };
-      const timer = setTimeout(() => finish(null), timeoutMs);
+        if (waiting.done.length === 0 && this.whoises.get(key) === waiting) {
+          this.whoises.delete(key);
+        }
+        resolve(null);
+      }, timeoutMs);
       const finish = (info: WhoisInfo | null): void => {
         clearTimeout(timer);
-        client.removeListener('whois', onWhois);
         resolve(info);
       };
-      client.on('whois', onWhois);
+      waiting.done.push(finish);
     });
+  }
+
+  /** One line of a WHOIS answer (311, 312, 317, 319, 330), its end (318) or 401. */
+  private onWhoisLine(command: string, p: readonly string[]): void {
+    const key = this.fold(p[1] ?? '');
+    const w = this.whoises.get(key);
+    if (!w) {
+      return;
+    }
+    const info = w.info;
+    switch (command) {
+      case '311': // <me> <nick> <user> <host> * :<realname>
+        w.seen = true;
+        info.nick = p[1] ?? info.nick;
+        info.user = p[2] ?? '';
+        info.host = p[3] ?? '';
+        info.realname = p[p.length - 1] ?? '';
+        return;
+      case '312': // <me> <nick> <server> :<info>
+        info.server = p[2] ?? '';
+        return;
+      case '317': { // <me> <nick> <idle> <signon> :seconds idle
+        const idle = Number(p[2]);
+        info.idleSeconds = Number.isFinite(idle) ? idle : null;
+        return;
+      }
+      case '319': // <me> <nick> :<channels> (may come in several lines)
+        info.channels.push(...(p[2] ?? '').split(' ').filter((c) => c !== ''));
+        return;
+      case '330': // <me> <nick> <account> :is logged in as
+        info.account = p[2] ?? '';
+        return;
+      default: // 318 end, 401 no such nick
+        this.whoises.delete(key);
+        w.done.forEach((finish) => finish(command === '318' && w.seen ? info : null));
+    }
   }
 
   /**
@@ -469,8 +570,8 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   /** Sends QUIT after what is already queued (bounded by `graceMs`), then closes. */
   async quit(reason: string, graceMs = 2000): Promise<void> {
-    const client = this.client;
-    if (!client || this._state === 'closed') {
+    const transport = this.transport;
+    if (!transport || this._state === 'closed') {
       this._state = 'closed';
       return;
     }
@@ -481,16 +582,17 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     this.queue.clear();
     const closed = new Promise<void>((resolve) => {
       const t = setTimeout(resolve, graceMs);
-      client.once('socket close', () => {
+      transport.once('close', () => {
         clearTimeout(t);
         resolve();
       });
     });
-    try {
+    if (transport.isConnected()) {
       this.quitSent = true;
-      client.quit(encodeWireText(reason.replace(/[\r\n\0]/g, ' ')));
-    } catch {
-      // already closed
+      transport.writeLine(encodeWireText(buildLine('QUIT', [reason.replace(/[\r\n\0]/g, ' ')])));
+      transport.end(graceMs);
+    } else {
+      transport.destroy();
     }
     await closed;
     this.destroy('quit');
@@ -498,10 +600,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   private destroy(reason: string): void {
     this.queue.clear();
-    const client = this.client;
-    if (client && client.connection.connected) {
-      client.connection.end();
-    }
+    this.transport?.destroy();
     this.onClosed(reason);
   }
 
@@ -514,6 +613,10 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       clearTimeout(this.nickservTimer);
       this.nickservTimer = null;
     }
+    if (this.keepalive) {
+      clearInterval(this.keepalive);
+      this.keepalive = null;
+    }
     if (this._state === 'closed') {
       return;
     }
@@ -521,6 +624,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     this._state = 'closed';
     this.queue.clear();
     [...this.confirms.values()].forEach((finish) => finish(false));
+    const whoises = [...this.whoises.values()];
+    this.whoises.clear();
+    whoises.forEach((w) => w.done.forEach((finish) => finish(null)));
     if (wasRegistered) {
       this.emit('event', { type: 'closed', reason, banned: this.banned });
     }
@@ -528,30 +634,26 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   private newQueue(): SendQueue {
     return new SendQueue({ burst: this.opts.sendBurst, rate: this.opts.sendRate }, (line) => {
-      if (this.client?.connection.connected) {
-        this.client.connection.write(encodeWireText(line));
-      }
+      this.transport?.writeLine(encodeWireText(line));
     });
   }
 
   private isupportInt(key: string, fallback: number): number {
-    const v = Number(this.client?.network.options[key]);
-    return Number.isInteger(v) && v > 0 ? v : fallback;
+    return this.isupport.int(key, fallback);
   }
 
   private isupportString(key: string): string | undefined {
-    const v = this.client?.network.options[key];
-    return typeof v === 'string' ? v : undefined;
+    return this.isupport.get(key);
   }
 
   private isSelf(nick: string): boolean {
     return ircEquals(nick, this.nick, this.caseMapping); // on the hot path: once per channel line
   }
 
-  /** Returns true when irc-framework should go on to process the message. */
-  private handleRaw(command: string, wire: IrcMessage): boolean {
+  /** One parsed line from the server. */
+  private handleMessage(command: string, wire: IrcMessage): void {
     if (this.opts.role === 'puppet' && CHANNEL_TRAFFIC.has(command) && !this.concernsSelf(command, wire)) {
-      return false;
+      return;
     }
     const m = decodeMessage(wire);
     const from: IrcSource = { nick: m.nick, ident: m.ident, host: m.hostname };
@@ -560,72 +662,98 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case 'PRIVMSG':
       case 'NOTICE':
         this.onMessage(command, from, m);
-        return false;
+        return;
       case 'JOIN':
         if (this.isSelf(m.nick)) {
           this.selfUser = m.ident;
           this.selfHost = m.hostname;
         }
         this.emitEvent({ type: 'join', channel: p[0] ?? '', user: from, account: accountOf(p[1]) });
-        return false;
+        return;
       case 'PART':
         this.emitEvent({ type: 'part', channel: p[0] ?? '', nick: m.nick, reason: p[1] ?? '' });
-        return false;
+        return;
       case 'KICK':
         this.emitEvent({ type: 'kick', channel: p[0] ?? '', nick: p[1] ?? '', by: m.nick, reason: p[2] ?? '' });
-        return false;
+        return;
       case 'QUIT':
         this.emitEvent({ type: 'quit', nick: m.nick, reason: p[0] ?? '' });
-        return false;
-      case 'NICK':
+        return;
+      case 'NICK': {
+        const self = this.isSelf(m.nick) && (p[0] ?? '') !== '';
         this.emitEvent({ type: 'nick', nick: m.nick, newNick: p[0] ?? '' });
-        return true; // irc-framework tracks its own nick
+        if (self) {
+          this.currentNick = p[0] as string;
+        }
+        return;
+      }
+      case 'PING':
+        this.transport?.writeLine(encodeWireText(buildLine('PONG', p.length > 0 ? p.slice(-1) : ['']))); // at once, not queued
+        return;
       case 'TOPIC':
         this.emitEvent({ type: 'topic', channel: p[0] ?? '', topic: p[1] ?? '', by: m.nick || null });
-        return false;
+        return;
       case 'ACCOUNT':
         this.emitEvent({ type: 'account', nick: m.nick, account: accountOf(p[0]) });
-        return true;
+        return;
       case 'MODE':
         if (this.isChannel(p[0] ?? '')) {
           this.emitEvent({ type: 'mode', channel: p[0] ?? '', by: m.nick || null,
             changes: parseModeChanges(p[1] ?? '', p.slice(2), this.modeRules) });
         }
-        return true;
+        return;
       case '324': // RPL_CHANNELMODEIS <me> <channel> <modes> [params]
         this.emitEvent({ type: 'mode', channel: p[1] ?? '', by: null, snapshot: true,
           changes: parseModeChanges(p[2] ?? '', p.slice(3), this.modeRules) });
-        return true;
+        return;
       case 'INVITE': // INVITE <nick> <channel>
         this.emitEvent({ type: 'invite', nick: p[0] ?? '', channel: p[1] ?? '', by: m.nick });
-        return false;
+        return;
       case '332':
         this.emitEvent({ type: 'topic', channel: p[1] ?? '', topic: p[2] ?? '', by: null });
-        return false;
+        return;
       case '353':
         this.collectNames(p);
-        return false;
+        return;
       case '366':
         this.emitNames(p[1] ?? '');
-        return false;
+        return;
       case 'PONG': {
-        const confirm = this.confirms.get(p[p.length - 1] ?? '');
-        if (confirm) {
-          confirm(true);
-          return false;
-        }
-        return true;
+        this.confirms.get(p[p.length - 1] ?? '')?.(true);
+        return;
       }
       case '465':
         this.banned = true;
         this.closingReason = p[p.length - 1] || 'banned from the network';
-        return true;
+        return;
       case 'ERROR':
         if (!this.banned) { // a 465 before it gave the better reason
           this.closingReason = p[0] ?? 'ERROR';
           this.banned = BAN_TEXT.test(this.closingReason);
         }
-        return true;
+        this.registering?.fail(this.banned ? new IrcBannedError(this.closingReason ?? p[0] ?? 'banned')
+          : new Error(`server error: ${p[0] ?? 'ERROR'}`));
+        return;
+      case '464': // ERR_PASSWDMISMATCH
+        this.registering?.fail(new Error(`server error: ${p[p.length - 1] || 'password incorrect'}`));
+        return;
+      case '001':
+        this.onWelcome(p[0] ?? '');
+        return;
+      case '005':
+        this.isupport.add(p.slice(1, -1));
+        if (this.opts.role === 'bot' && p.slice(1, -1).includes('NAMESX') && !this.cap?.enabled.has('multi-prefix')) {
+          this.send('PROTOCTL', ['NAMESX']); // every status of a member in NAMES, on servers without multi-prefix
+        }
+        return;
+      case '432': // ERR_ERRONEUSNICKNAME
+      case '433': // ERR_NICKNAMEINUSE
+      case '436': // ERR_NICKCOLLISION
+        if (this._state === 'connecting') {
+          this.onNickRefused(p[1] ?? '', p[p.length - 1] ?? '', command === '432');
+          return;
+        }
+        break;
       case '004': {
         // It follows 001, so the connection counts as registered and can send.
         this.serverVersion = p[2] ?? '';
@@ -634,89 +762,90 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         if (deaf !== null) {
           this.send('MODE', [p[0] ?? this.nick, `+${deaf}`]); // the bot reads the channels; puppets need not
         }
-        return true;
+        return;
       }
       case '396':
         this.selfHost = p[1] ?? this.selfHost;
-        return true;
+        return;
       case 'CAP':
-        if (p[1] === 'NEW' && this._state === 'connecting') {
-          // irc-framework answers CAP NEW with a CAP REQ (an empty one when it wants none of the
-          // new caps) but no CAP END. Before 001 that re-opens negotiation on servers that hold
-          // registration during CAP (InspIRCd: services linking while we register), and
-          // registration then never completes. New caps can wait for the next connection.
-          return false;
+        this.cap?.onCap(p, this._state !== 'connecting');
+        if (p[1] === 'DEL' && !this.cap?.enabled.has('labeled-response')) {
+          this.labels = false;
         }
-        if (p[1] === 'ACK' && this.saslMechanism !== null && this.saslState === 'none' &&
-          (p[p.length - 1] ?? '').split(' ').includes('sasl')) {
-          this.saslState = 'pending'; // irc-framework sends AUTHENTICATE on this ACK
+        return;
+      case 'AUTHENTICATE':
+        if (!this.cap?.onAuthenticate(p[0] ?? '')) {
+          this.settleSasl(false, 'the server asked for a SASL step this bridge does not know');
+          this.cap?.end();
         }
-        return true;
+        return;
       case '900': // RPL_LOGGEDIN <nick> <mask> <account> :text
-        return this.onLoggedIn(p[2] ?? '');
+        this.onLoggedIn(p[2] ?? '');
+        return;
       case '903': // RPL_SASLSUCCESS
       case '907': // ERR_SASLALREADY
         this.settleSasl(true, p[p.length - 1] ?? '');
-        return true;
+        this.cap?.end();
+        return;
       case '902': // ERR_NICKLOCKED
       case '904': // ERR_SASLFAIL
       case '905': // ERR_SASLTOOLONG
       case '906': // ERR_SASLABORTED
         this.settleSasl(false, `${p[p.length - 1] ?? 'SASL authentication failed'} (${command})` +
           (this.saslMechs ? `; the server offers ${this.saslMechs}` : ''));
-        return true;
+        this.cap?.end();
+        return;
       case '908': // RPL_SASLMECHS <nick> <mechanisms> :are available SASL mechanisms
         this.saslMechs = p[1] ?? null;
-        return true;
+        return;
+      case '311':
+      case '312':
+      case '317':
+      case '318':
+      case '319':
+      case '330':
+        this.onWhoisLine(command, p);
+        return;
       default:
-        if (command === '401' && this.nickservTimer && this.fold(p[1] ?? '') === this.fold('NickServ')) {
-          this.settleNickServ(false, null, 'there is no NickServ on this network (401)');
-          return false;
-        }
-        if (REFUSALS.has(command) && this._state === 'registered') {
-          this.emitEvent({ type: 'refused', code: command, target: p[1] ?? '', reason: p[p.length - 1] ?? '' });
-        }
-        return true;
+    }
+    if (command === '401') {
+      this.onWhoisLine(command, p);
+      if (this.nickservTimer && this.fold(p[1] ?? '') === this.fold('NickServ')) {
+        this.settleNickServ(false, null, 'there is no NickServ on this network (401)');
+        return;
+      }
+    }
+    if (REFUSALS.has(command) && this._state === 'registered') {
+      this.emitEvent({ type: 'refused', code: command, target: p[1] ?? '', reason: p[p.length - 1] ?? '' });
     }
   }
 
-  /** irc-framework's SASL options for this connection's credentials. */
-  private saslOptions(): Record<string, unknown> {
+  /** The SASL mechanism and credentials for this connection, if any: EXTERNAL with a client
+   *  certificate over TLS, else PLAIN with the password. */
+  private saslPlan(): SaslPlan {
     const auth = this.opts.auth;
-    const cert = auth?.clientCert ?? null;
-    const out: Record<string, unknown> = cert
-      ? { client_certificate: { certificate: cert.certificate, private_key: cert.privateKey } } : {};
-    if (auth && auth.mode !== 'nickserv' && cert && this.opts.tls) {
+    if (!auth || auth.mode === 'nickserv') {
+      return null;
+    }
+    if (auth.clientCert && this.opts.tls) {
       this.saslMechanism = 'EXTERNAL';
-      // An empty account object keeps irc-framework from also trying PLAIN with the server password.
-      return { ...out, sasl_mechanism: 'EXTERNAL', account: {} };
+      return { mechanism: 'EXTERNAL' };
     }
-    if (auth && auth.mode !== 'nickserv' && auth.password !== null) {
+    if (auth.password !== null) {
       this.saslMechanism = 'PLAIN';
-      return { ...out, sasl_mechanism: 'PLAIN',
-        account: { account: encodeWireText(auth.account ?? this.opts.nick), password: encodeWireText(auth.password) } };
+      return { mechanism: 'PLAIN', account: auth.account ?? this.opts.nick, password: auth.password };
     }
-    // Without this, irc-framework sends the server password (PASS) as a SASL PLAIN password too.
-    return { ...out, account: {} };
+    return null;
   }
 
-  /**
-   * 900 RPL_LOGGEDIN. During SASL, irc-framework 4.14 ends CAP negotiation on 900, before the
-   * 903 that completes SASL. The IRCv3 SASL spec lets a server abort SASL (906) when the client
-   * ends registration while SASL is in progress; InspIRCd + Atheme send 900 and 903 back to back
-   * and tolerate it (auth.e2e.spec.ts), other servers need not. The 900 is kept from irc-framework until
-   * the 903 (or 90x failure) settles SASL, which then ends CAP. Returns whether irc-framework
-   * sees the line.
-   */
-  private onLoggedIn(account: string): boolean {
+  /** 900 RPL_LOGGEDIN: with SASL its account is reported with the 903; after a NickServ
+   *  IDENTIFY it settles that. */
+  private onLoggedIn(account: string): void {
     if (this.saslState === 'pending') {
       this.loggedInAccount = account;
-      return false;
-    }
-    if (this.nickservTimer) {
+    } else if (this.nickservTimer) {
       this.settleNickServ(true, account, '');
     }
-    return true;
   }
 
   private settleSasl(ok: boolean, text: string): void {
@@ -728,7 +857,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       account: ok ? this.loggedInAccount ?? this.opts.auth?.account ?? null : null, reason: ok ? '' : text });
   }
 
-  /** irc-framework gave up on SASL before asking: the server offers no SASL, or not our mechanism. */
+  /** SASL was not tried: the server offers no SASL, or not our mechanism. */
   private onSaslUnavailable(reason: string): void {
     if (reason !== 'capability_missing' && reason !== 'unsupported_mechanism') {
       return; // numerics, handled in handleRaw
@@ -815,62 +944,37 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   /**
-   * Raw lines, before irc-framework parses them. The answer to a labelled command confirms a
-   * sendAll() (a bare ACK goes no further). And a puppet ignores other people's channel
-   * messages (the bot reads those): with many puppets in a channel every line arrives once per
-   * puppet, so they are recognised from the raw line and dropped unparsed. Anything else goes
-   * the normal way.
+   * One line from the transport (a puppet's transport has already dropped, from the bytes,
+   * others' JOIN, PART, QUIT and NICK and the NAMES and topic of a join). The answer to a
+   * labelled command confirms a sendAll() (a bare ACK goes no further). And a puppet ignores
+   * other people's channel messages (the bot reads those): with many puppets in a channel every
+   * line arrives once per puppet, so they are recognised from the raw line and dropped
+   * unparsed. Anything else is parsed and handled.
    */
-  private interceptLines(client: Client): void {
-    const connection = client.connection as unknown as { addReadBuffer?: (line: string) => void };
-    const read = connection.addReadBuffer?.bind(connection);
-    if (!read) {
-      return; // an irc-framework without this method: everything is parsed, as before
-    }
-    const puppet = this.opts.role === 'puppet';
-    if (puppet) {
-      client.on('socket connected', () => {
-        const transport = (client.connection as unknown as { transport?: unknown }).transport;
-        if (transport instanceof LatinLineTransport) {
-          transport.filter = {
-            // After our QUIT nothing the server sends matters (in a shared channel every other
-            // puppet's QUIT of a stopping bridge reaches each one still connected), except the
-            // answers that confirm messages sent before it.
-            dropAll: () => this.quitSent && this.confirms.size === 0,
-            nick: () => this.nick,
-            caseMapping: () => this.caseMapping,
-            dropped: (lines) => {
-              this.droppedChannelLines += lines;
-            },
-          };
-        }
-      });
-    }
-    connection.addReadBuffer = (line: string): void => {
-      if (puppet && this._state === 'connecting' && / CAP /i.test(line)) {
-        line = filterCapOffer(line, PUPPET_CAPS);
-      }
-      if (puppet && / 005 /.test(line) && / NAMESX[ \r\n]/.test(line)) {
-        // irc-framework answers NAMESX with PROTOCTL NAMESX (all statuses in NAMES): one more
-        // command per puppet for lists it drops unread
-        line = line.replace(/ NAMESX(?=[ \r\n])/, '');
-      }
-      if (this.confirms.size > 0 && line.charCodeAt(0) === 0x40) {
-        const label = labelOf(line);
-        const confirm = label === null ? undefined : this.confirms.get(label);
-        if (confirm) {
-          confirm(true); // whatever the answer (ACK, an echo, an error numeric): the server has the lines
-          if (/^@\S+ :\S+ ACK\b/.test(line)) {
-            return;
-          }
+  private onLine(line: string): void {
+    if (this.confirms.size > 0 && line.charCodeAt(0) === 0x40) {
+      const label = labelOf(line);
+      const confirm = label === null ? undefined : this.confirms.get(label);
+      if (confirm) {
+        confirm(true); // whatever the answer (ACK, an echo, an error numeric): the server has the lines
+        if (/^@\S+ :\S+ ACK\b/.test(line)) {
+          return;
         }
       }
-      if (puppet && this.isOthersChannelMessage(line)) {
-        this.droppedChannelLines++;
-        return;
-      }
-      read(line);
-    };
+    }
+    if (this.opts.role === 'puppet' && this.isOthersChannelMessage(line)) {
+      this.droppedChannelLines++;
+      return;
+    }
+    const message = this.parse(line);
+    if (message.command !== '') {
+      this.handleMessage(message.command, message);
+    }
+  }
+
+  /** irc-framework's line parser (tags unescaped, prefix split); a method so a spec can watch it. */
+  private parse(line: string): IrcMessage {
+    return ircLineParser(line);
   }
 
   /**
@@ -994,7 +1098,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
 
   private collectNames(p: string[]): void {
     const channel = this.fold(p[2] ?? '');
-    const prefixes = (this.client?.network.options.PREFIX ?? []).map((x) => x.symbol).join('') || '@+';
+    const prefixes = this.isupport.prefix.map((x) => x.symbol).join('') || '@+';
     const list = this.names.get(channel) ?? [];
     for (const entry of (p[3] ?? '').split(' ')) {
       if (!entry) {

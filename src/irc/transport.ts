@@ -1,5 +1,5 @@
 /**
- * irc-framework's TCP/TLS transport with a leaner read path. The bridge always speaks Latin-1 on
+ * The TCP/TLS socket of one IRC connection, read as lines. The bridge always speaks Latin-1 on
  * the wire (text is decoded later, as UTF-8 or Windows-1252), so a line is one `latin1` string
  * made straight from the socket's buffer: no concatenation of every chunk with the rest, no
  * Buffer per line, no iconv call per line. With many puppets in busy channels every line
@@ -7,12 +7,10 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import NetTransport from 'irc-framework/src/transports/net';
+import { EventEmitter } from 'node:events';
 import { foldTable, type CaseMapping } from './casemap';
 
 const EMPTY = Buffer.alloc(0);
-/** irc-framework's state for a socket that is connecting. */
-const SOCK_CONNECTING = 1;
 /**
  * One buffer every connection reads into (Node's `onread`). Without it each read of each socket
  * allocates its own buffer, freed only by the garbage collector: with thousands of puppets in
@@ -126,7 +124,23 @@ function foldedBytes(nick: string, fold: Uint8Array): Uint8Array {
   return out;
 }
 
-export class LatinLineTransport extends NetTransport {
+export interface TransportOptions {
+  host: string;
+  port: number;
+  tls: boolean;
+  rejectUnauthorized: boolean;
+  /** PEM client certificate and key (TLS only). */
+  clientCertificate?: { certificate: string; privateKey: string } | null;
+  /** The local address to connect from; null or absent: the system's choice. */
+  localAddress?: string | null;
+}
+
+/**
+ * One TCP or TLS connection to an IRC server, read as lines. Events: 'open' (connected, TLS
+ * handshake done), 'line' (one line, CR LF kept), 'close' (once, with the socket's error if it
+ * had one) and 'debug'.
+ */
+export class LatinLineTransport extends EventEmitter<{ open: []; line: [string]; close: [Error | null]; debug: [string] }> {
   /** The start of a line whose end has not arrived yet. */
   private rest: Buffer = EMPTY;
   /** Set by a puppet's connection: what may be dropped from the bytes alone. */
@@ -138,25 +152,14 @@ export class LatinLineTransport extends NetTransport {
   private fold: Uint8Array = foldTable('rfc1459');
   /** Lines written in this tick go out together, at its end. */
   private corked = false;
+  socket: net.Socket | null = null;
+  private open = false;
+  private error: Error | null = null;
+  /** Date.now() when bytes last came in (a dead link is found by its silence). */
+  lastReadAt = 0;
 
-  /** irc-framework's connect() for a direct connection (no SOCKS proxy), reading through
-   *  READ_BUFFER; with a proxy, irc-framework's own. */
-  override connect(): void {
-    const o = this.options;
-    if (o.socks) {
-      super.connect();
-      return;
-    }
-    const host = String(o.host);
-    const port = Number(o.port ?? 6667);
-    this.disposeSocket();
-    this.requested_disconnect = false;
-    this.incoming_buffer = EMPTY;
-    this.rest = EMPTY;
-    if (typeof o.encoding !== 'string' || !this.setEncoding(o.encoding)) {
-      this.setEncoding('utf8');
-    }
-    this.state = SOCK_CONNECTING;
+  /** Connects, reading through READ_BUFFER. Call once. */
+  connect(o: TransportOptions): void {
     const onread = {
       buffer: READ_BUFFER,
       callback: (n: number, buf: Buffer): boolean => {
@@ -164,30 +167,47 @@ export class LatinLineTransport extends NetTransport {
         return true;
       },
     };
-    const localAddress = o.outgoing_addr as string | undefined;
-    const family = this.getAddressFamily(o.outgoing_addr);
-    const certificate = o.client_certificate as { private_key?: string; certificate?: string } | undefined;
-    const socket = o.tls || o.ssl
+    const localAddress = o.localAddress ?? undefined;
+    const family = localAddress ? net.isIP(localAddress) || undefined : undefined;
+    const cert = o.clientCertificate ?? null;
+    const socket = o.tls
       ? tls.connect({
-        // SNI only for a name, as irc-framework does
-        servername: this.getAddressFamily(host) ? undefined : host,
-        host, port, rejectUnauthorized: o.rejectUnauthorized as boolean | undefined,
-        key: certificate?.private_key, cert: certificate?.certificate, localAddress, family, onread,
+        servername: net.isIP(o.host) ? undefined : o.host, // SNI only for a name
+        host: o.host, port: o.port, rejectUnauthorized: o.rejectUnauthorized,
+        key: cert?.privateKey, cert: cert?.certificate, localAddress, family, onread,
       } as tls.ConnectionOptions)
-      : net.connect({ host, port, localAddress, family, onread } as net.NetConnectOpts);
+      : net.connect({ host: o.host, port: o.port, localAddress, family, onread } as net.NetConnectOpts);
     this.socket = socket;
-    this._onSocketCreate(o, socket);
+    this.lastReadAt = Date.now();
+    socket.once(o.tls ? 'secureConnect' : 'connect', () => {
+      this.open = true;
+      this.emit('open');
+    });
+    socket.on('error', (err) => {
+      this.error ??= err;
+    });
+    socket.once('close', () => {
+      this.open = false;
+      this.emit('close', this.error);
+    });
+  }
+
+  isConnected(): boolean {
+    return this.open && this.socket !== null && !this.socket.destroyed;
   }
 
   /**
-   * Lines written in one tick leave in one write at its end (the socket is corked until then).
-   * A connection sends in bursts (CAP LS, NICK and USER; MODE and JOIN; a split message), and
-   * each write to the server is a system call, in which the kernel also delivers the bytes
-   * to a server on the same machine.
+   * Writes one line (Latin-1, without its CR LF). Lines written in one tick leave in one write
+   * at its end (the socket is corked until then). A connection sends in bursts (CAP LS, NICK
+   * and USER; MODE and JOIN; a split message), and each write to the server is a system call,
+   * in which the kernel also delivers the bytes to a server on the same machine.
    */
-  override writeLine(line: string, cb?: () => void): void {
+  writeLine(line: string): void {
     const socket = this.socket;
-    if (socket !== null && !this.corked && this.isConnected()) {
+    if (socket === null || !this.isConnected()) {
+      return;
+    }
+    if (!this.corked) {
       this.corked = true;
       socket.cork();
       process.nextTick(() => {
@@ -195,10 +215,26 @@ export class LatinLineTransport extends NetTransport {
         socket.uncork();
       });
     }
-    super.writeLine(line, cb);
+    socket.write(line + '\r\n', 'latin1');
   }
 
-  override onSocketData(data: Buffer): void {
+  /** Closes after what was written (FIN); the socket is destroyed if it is not closed in `graceMs`. */
+  end(graceMs = 2000): void {
+    const socket = this.socket;
+    if (socket === null || socket.destroyed) {
+      return;
+    }
+    socket.end();
+    setTimeout(() => socket.destroy(), graceMs).unref();
+  }
+
+  /** Closes at once. */
+  destroy(): void {
+    this.socket?.destroy();
+  }
+
+  onSocketData(data: Buffer): void {
+    this.lastReadAt = Date.now();
     const buf = this.rest.length === 0 ? data : Buffer.concat([this.rest, data]);
     const len = buf.length;
     const f = this.filter;
@@ -220,7 +256,7 @@ export class LatinLineTransport extends NetTransport {
         dropped += kind === DROP_CHANNEL ? 1 : 0;
         continue;
       }
-      // Like irc-framework's own transport, the line keeps its CR LF; the parser strips it.
+      // The line keeps its CR LF; the parser strips it.
       this.emit('line', buf.toString('latin1', line, nl + 1));
       if (f !== null) { // handling that line may have changed our nick or state
         dropAll = f.dropAll();
