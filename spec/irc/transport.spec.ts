@@ -160,23 +160,33 @@ describe('LatinLineTransport with a puppet\'s filter', () => {
 describe('LatinLineTransport writes', () => {
   test('lines written in one tick leave in one write, at the end of the tick', async () => {
     const t = new LatinLineTransport();
-    const calls: string[] = [];
-    let corked = 0;
+    const writes: string[] = [];
     const socket = {
-      cork: () => { corked++; calls.push('cork'); },
-      uncork: () => { corked--; calls.push('uncork'); },
       destroyed: false,
-      write: (data: string) => { calls.push(`write ${data.trim()} corked=${corked}`); return true; },
+      write: (data: string, encoding: string) => { writes.push(`${encoding} ${JSON.stringify(data)}`); return true; },
+      end: () => writes.push('end'),
     };
     Object.assign(t, { socket, open: true });
     t.writeLine('CAP LS 302');
     t.writeLine('NICK alice');
-    t.writeLine('USER alice 0 * :Alice');
-    expect(calls).toEqual(['cork', 'write CAP LS 302 corked=1', 'write NICK alice corked=1', 'write USER alice 0 * :Alice corked=1']);
+    t.writeLine('USER alice 0 * :Alicé');
+    expect(writes).toEqual([]);
     await new Promise((r) => process.nextTick(r));
-    expect(calls.at(-1)).toBe('uncork');
-    t.writeLine('JOIN #c'); // the next tick corks again
+    expect(writes).toEqual(['latin1 "CAP LS 302\\r\\nNICK alice\\r\\nUSER alice 0 * :Alicé\\r\\n"']);
+    t.writeLine('JOIN #c'); // the next tick writes again
     await new Promise((r) => process.nextTick(r));
-    expect(calls.slice(4)).toEqual(['uncork', 'cork', 'write JOIN #c corked=1', 'uncork']);
+    expect(writes.slice(1)).toEqual(['latin1 "JOIN #c\\r\\n"']);
+    t.writeLine('QUIT :bye');
+    t.end(); // what is pending goes before the FIN
+    expect(writes.slice(2)).toEqual(['latin1 "QUIT :bye\\r\\n"', 'end']);
+    await new Promise((r) => process.nextTick(r));
+    expect(writes).toHaveLength(4);
+  });
+
+  test('nothing is written on a socket that is not open', async () => {
+    const t = new LatinLineTransport();
+    t.writeLine('NICK alice');
+    await new Promise((r) => process.nextTick(r));
+    expect((t as unknown as { pending: string }).pending).toBe('');
   });
 });

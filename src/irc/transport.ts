@@ -150,8 +150,8 @@ export class LatinLineTransport extends EventEmitter<{ open: []; line: [string];
   private ownMapping: CaseMapping | null = null;
   private ownFolded: Uint8Array = new Uint8Array(0);
   private fold: Uint8Array = foldTable('rfc1459');
-  /** Lines written in this tick go out together, at its end. */
-  private corked = false;
+  /** Lines written in this tick, written together at its end. */
+  private pending = '';
   socket: net.Socket | null = null;
   private open = false;
   private error: Error | null = null;
@@ -198,25 +198,28 @@ export class LatinLineTransport extends EventEmitter<{ open: []; line: [string];
 
   /**
    * Writes one line (Latin-1, without its CR LF). Lines written in one tick leave in one write
-   * at its end (the socket is corked until then). A connection sends in bursts (CAP LS, NICK
-   * and USER; MODE and JOIN; a split message), and each write to the server is a system call,
-   * in which the kernel also delivers the bytes to a server on the same machine.
+   * at its end. A connection sends in bursts (CAP LS, NICK and USER; MODE and JOIN; a split
+   * message), and each write to the server is a system call, in which the kernel also delivers
+   * the bytes to a server on the same machine; one string also makes one write request instead
+   * of one per line.
    */
   writeLine(line: string): void {
-    const socket = this.socket;
-    if (socket === null || !this.isConnected()) {
+    if (!this.isConnected()) {
       return;
     }
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
+    if (this.pending === '') {
+      process.nextTick(this.flush);
     }
-    socket.write(line + '\r\n', 'latin1');
+    this.pending += line + '\r\n';
   }
+
+  private readonly flush = (): void => {
+    const data = this.pending;
+    this.pending = '';
+    if (data !== '' && this.isConnected()) {
+      this.socket?.write(data, 'latin1');
+    }
+  };
 
   /** Closes after what was written (FIN); the socket is destroyed if it is not closed in `graceMs`. */
   end(graceMs = 2000): void {
@@ -224,6 +227,7 @@ export class LatinLineTransport extends EventEmitter<{ open: []; line: [string];
     if (socket === null || socket.destroyed) {
       return;
     }
+    this.flush();
     socket.end();
     setTimeout(() => socket.destroy(), graceMs).unref();
   }
