@@ -474,6 +474,34 @@ describe('SqliteStore on disk', () => {
     }
   });
 
+  test('storm writes of one turn share one transaction, committed at its end; accepting a transaction commits at once', async () => {
+    const path = join(dir, 'batch.db');
+    const store = new SqliteStore(path);
+    const other = new Database(path, { readonly: true });
+    const members = (): number => (other.prepare('SELECT COUNT(*) AS n FROM matrix_members').get() as { n: number }).n;
+    try {
+      const room = asRoomId('!r:hs');
+      store.addMember({ roomId: room, userId: asUserId('@a:hs'), displayName: null });
+      store.addMember({ roomId: room, userId: asUserId('@b:hs'), displayName: null });
+      expect(store.listMembers(room)).toHaveLength(2); // this connection sees its own writes
+      expect(members()).toBe(0); // not committed yet
+      await new Promise((r) => setImmediate(r));
+      expect(members()).toBe(2);
+
+      store.addMember({ roomId: room, userId: asUserId('@c:hs'), displayName: null });
+      expect(store.acceptTransaction('t1', [{ roomId: room, json: '{}' }])).toBe(true);
+      expect(members()).toBe(3); // on disk before the bridge answers the homeserver
+      expect(other.prepare('SELECT COUNT(*) AS n FROM inbound_events').get()).toEqual({ n: 1 });
+
+      store.addMember({ roomId: room, userId: asUserId('@d:hs'), displayName: null });
+      store.close(); // commits what is open
+      expect(members()).toBe(4);
+    } finally {
+      other.close();
+      store.close();
+    }
+  });
+
   test('refuses a database file written by a newer release', () => {
     const path = join(dir, 'bridge.db');
     const raw = new Database(path);
