@@ -32,7 +32,7 @@ import { bridgeLogLines, type LogFindings, machineLine, type MachineInfo, profil
 import { type HeapGroup, heapGrowth, readHeapGroups } from './heap';
 import { type FloorResult, floorMarkdown, scenarioFloor } from './floor';
 import { runStartupBench } from './startup';
-import { machineCpuShares, round, sampleMachineCpu, sampleProcess, sleep, summarize, type ProcSample } from './stats';
+import { machineCpuShares, perSecond, round, sampleMachineCpu, sampleProcess, sleep, summarize, type ProcSample } from './stats';
 import { scenarioThroughput, type StepFigures, throughputMarkdown, type ThroughputResult } from './throughput';
 
 const CHANNEL = '#bench';
@@ -409,6 +409,7 @@ function puppetJoin(line: { command: string; nick: string; prefix: string; param
 
 // ---- scenario: connect ----
 
+
 interface ConnectResult {
   n: number;
   batch: number;
@@ -421,6 +422,8 @@ interface ConnectResult {
   joinsPerSecond: number | null;
   /** Median time between two consecutive puppet JOINs. */
   medianGapMs: number | null;
+  /** Puppet JOINs seen in each second from the first transaction (where a slow tail shows). */
+  joinsEachSecond: number[];
   /** RSS as found (no forced GC), before the joins and 2 s after the last one. */
   rssBeforeKb: number;
   rssAfterKb: number;
@@ -619,6 +622,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
       allJoinedMs: round(all),
       joinsPerSecond: all ? round((seen.size * 1000) / all) : null,
       medianGapMs: round(summarize(joinTimes.slice(1).map((t, i) => t - (joinTimes[i] as number))).p50),
+      joinsEachSecond: perSecond(joinTimes),
       rssBeforeKb: mem0.raw.rssKb,
       rssAfterKb: mem1.raw.rssKb,
       kbPerPuppet: perPuppet(mem0.raw.rssKb, mem1.raw.rssKb),
@@ -946,6 +950,7 @@ function markdown(opts: Options, connect: ConnectResult | null, latency: Directi
     lines.push(`| all transactions accepted | ${fmt(connect.acceptedAllMs, ' ms')} (${connect.transactions} transactions) |`);
     lines.push(`| first / half / all puppet JOINs seen | ${fmt(connect.firstJoinMs, ' ms')} / ${fmt(connect.halfJoinedMs, ' ms')} / ${fmt(connect.allJoinedMs, ' ms')} |`);
     lines.push(`| puppet JOINs per second | ${fmt(connect.joinsPerSecond)} (median gap between two JOINs ${fmt(connect.medianGapMs, ' ms')}) |`);
+    lines.push(`| puppet JOINs seen in each second | ${connect.joinsEachSecond.join(' ')} |`);
     const kb = (b: number | null | undefined): number | null => (b === undefined || b === null ? null : Math.round(b / 1024));
     const g = connect.afterGc;
     lines.push(`| bridge RSS before / after | ${connect.rssBeforeKb} KB / ${connect.rssAfterKb} KB |`);

@@ -98,3 +98,16 @@ export function machineCpuShares(a: MachineCpu, b: MachineCpu): { user: number; 
   const pct = (k: keyof MachineCpu): number => Math.round((1000 * (b[k] - a[k])) / total) / 10;
   return { user: pct('user'), system: pct('system'), softirq: pct('softirq'), idle: pct('idle') };
 }
+
+/** How many of the (sorted) times fall in each whole second: [0, 1000), [1000, 2000), ... */
+export function perSecond(sortedMs: readonly number[]): number[] {
+  const out: number[] = [];
+  for (const t of sortedMs) {
+    const s = Math.max(0, Math.floor(t / 1000));
+    while (out.length <= s) {
+      out.push(0);
+    }
+    out[s] = (out[s] as number) + 1;
+  }
+  return out;
+}
