@@ -314,6 +314,8 @@ describe('IrcConnection against a scripted ircd', () => {
         expected: [{ type: 'refused', code: '474', target: '#chan', reason: 'Cannot join channel (+b)' }] },
       { name: '401 no such nick -> refused', lines: [`:${SRV} 401 bot nobody :No such nick/channel`],
         expected: [{ type: 'refused', code: '401', target: 'nobody', reason: 'No such nick/channel' }] },
+      { name: '421 unknown command (a server without a feature) -> refused', lines: [`:${SRV} 421 bot @label=x :Unknown command`],
+        expected: [{ type: 'refused', code: '421', target: '@label=x', reason: 'Unknown command' }] },
       { name: '433 after registration -> refused', lines: [`:${SRV} 433 bot taken :Nickname is already in use`],
         expected: [{ type: 'refused', code: '433', target: 'taken', reason: 'Nickname is already in use' }] },
       { name: 'other numerics say nothing', lines: [`:${SRV} 372 bot :- motd`, `:${SRV} 900 bot x :logged in`],

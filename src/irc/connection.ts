@@ -143,7 +143,7 @@ const BOT_CAPS = new Set(['sasl', 'labeled-response', 'batch', 'cap-notify', 'mu
   'away-notify', 'invite-notify', 'account-notify', 'account-tag', 'server-time', 'userhost-in-names', 'extended-join']);
 
 /** Numerics that mean "the server refused what you asked". */
-const REFUSALS = new Set(['401', '403', '404', '405', '431', '432', '433', '435', '436', '437', '438', '441', '442', '447',
+const REFUSALS = new Set(['401', '403', '404', '405', '421', '431', '432', '433', '435', '436', '437', '438', '441', '442', '447',
   '471', '473', '474', '475', '476', '477', '482', '489', '520']);
 
 /** What a WHOIS in progress has gathered so far. */

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { bridgeMain, startBridge, type BridgeHandle, type BridgeOptions } from './bridge';
 import { startInspircd, type InspircdHandle, type InspircdOptions } from './inspircd';
 import { IrcTestClient } from './irc-client';
+import { startNgircd } from './ngircd';
 import { MatrixTestClient } from './matrix-client';
 import { freePort } from './ports';
 import { report } from './proc';
@@ -28,6 +29,9 @@ export interface E2EEnv {
 export interface SetupOptions {
   /** Options of the test InspIRCd (modules, extra config such as server links). */
   ircd?: InspircdOptions;
+  /** The IRC server: InspIRCd (default) or ngIRCd (no IRCv3 beyond multi-prefix; `ircd`
+   *  options do not apply). */
+  ircServer?: 'inspircd' | 'ngircd';
   bridge?: Partial<Omit<BridgeOptions, 'dir' | 'homeserverUrl' | 'ircPort'>>;
   /** Use this (emptied) folder instead of a new temp dir, and keep it at teardown. */
   dir?: string;
@@ -45,7 +49,7 @@ export async function setupEnv(opts: SetupOptions = {}): Promise<E2EEnv> {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mib-e2e-'));
   } else {
     dir = path.resolve(opts.dir);
-    for (const sub of ['inspircd', 'bridge', 'synapse']) fs.rmSync(path.join(dir, sub), { recursive: true, force: true });
+    for (const sub of ['inspircd', 'ngircd', 'bridge', 'synapse']) fs.rmSync(path.join(dir, sub), { recursive: true, force: true });
     fs.mkdirSync(dir, { recursive: true });
   }
   const keepDir = opts.dir !== undefined;
@@ -60,7 +64,7 @@ export async function setupEnv(opts: SetupOptions = {}): Promise<E2EEnv> {
     const parts: string[] = [`(e2e files in ${dir})`];
     if (bridge) parts.push(`--- bridge log ${bridge.logPath}\n${bridge.tail(lines)}`);
     if (synapse) parts.push(`--- synapse log ${synapse.logPath}\n${synapse.tail(Math.min(lines, 30))}`);
-    if (ircd) parts.push(`--- inspircd output ${ircd.logPath}\n${ircd.tail(Math.min(lines, 20))}`);
+    if (ircd) parts.push(`--- ${opts.ircServer ?? 'inspircd'} output ${ircd.logPath}\n${ircd.tail(Math.min(lines, 20))}`);
     return parts.join('\n');
   };
 
@@ -114,8 +118,9 @@ export async function setupEnv(opts: SetupOptions = {}): Promise<E2EEnv> {
   };
 
   try {
-    ircd = await startInspircd(path.join(dir, 'inspircd'), opts.ircd ?? {});
-    stops.push({ name: 'inspircd', stop: () => ircd?.stop() ?? Promise.resolve() });
+    ircd = opts.ircServer === 'ngircd' ? await startNgircd(path.join(dir, 'ngircd'))
+      : await startInspircd(path.join(dir, 'inspircd'), opts.ircd ?? {});
+    stops.push({ name: opts.ircServer ?? 'inspircd', stop: () => ircd?.stop() ?? Promise.resolve() });
     const hsPort = await freePort();
     bridge = await startBridge({
       ...(opts.bridge ?? {}),
