@@ -735,6 +735,34 @@ describe('IrcConnection against a scripted ircd', () => {
     });
   });
 
+  describe('hostile lines', () => {
+    test('a PING token with CR or NUL inside is answered without them; the connection goes on', async () => {
+      const { conn, peer } = await registered();
+      const from = peer.received.length;
+      peer.send('PING :to\rk\0en');
+      const pong = await peer.waitFor((l) => l.command === 'PONG', 2000, from);
+      expect(pong.params).toEqual(['token']);
+      expect(conn.state).toBe('registered');
+    });
+
+    test('a line that cannot be handled is skipped (logged), and the next line is handled', async () => {
+      const { conn, events, peer } = await registered();
+      const c = conn as unknown as { handleMessage(command: string, m: unknown): void };
+      const handle = c.handleMessage.bind(c);
+      c.handleMessage = (command, m): void => {
+        if (command === 'TOPIC') {
+          throw new Error('broken');
+        }
+        handle(command, m);
+      };
+      peer.send(':op!o@h TOPIC #chan :boom');
+      peer.send(':bob!b@h PRIVMSG bot :still here');
+      await peer.sync();
+      expect(events.map((e) => e.type)).toEqual(['message']);
+      expect(conn.state).toBe('registered');
+    });
+  });
+
   describe('capabilities after registration', () => {
     test('CAP NEW asks for a wanted capability, CAP DEL of labeled-response goes back to PING', async () => {
       const { conn, peer } = await registered({}, { caps: ['labeled-response'] });

@@ -16,6 +16,7 @@ import { CapNegotiation, type SaslPlan } from './cap';
 import { type CaseMapping, ircEquals, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
 import { Isupport } from './isupport';
+import { getLogger } from '../log';
 import { LatinLineTransport } from './transport';
 import type { IrcEvent, IrcSource } from './events';
 import type { IdentEntry, IdentRegistry } from './identd';
@@ -82,6 +83,8 @@ export interface IrcAuth {
   password: string | null;
   clientCert: { certificate: string; privateKey: string } | null;
 }
+
+const log = getLogger('irc.connection');
 
 /** How long NickServ has to answer an IDENTIFY before the attempt counts as failed. */
 const NICKSERV_TIMEOUT_MS = 30_000;
@@ -687,9 +690,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         }
         return;
       }
-      case 'PING':
-        this.transport?.writeLine(encodeWireText(buildLine('PONG', p.length > 0 ? p.slice(-1) : ['']))); // at once, not queued
+      case 'PING': { // answered at once, not queued; the token as sent, less bytes a line cannot carry
+        const token = (p[p.length - 1] ?? '').replace(/[\r\n\0]/g, '');
+        this.transport?.writeLine(encodeWireText(buildLine('PONG', [token])));
         return;
+      }
       case 'TOPIC':
         this.emitEvent({ type: 'topic', channel: p[0] ?? '', topic: p[1] ?? '', by: m.nick || null });
         return;
@@ -967,8 +972,15 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       return;
     }
     const message = this.parse(line);
-    if (message.command !== '') {
+    if (message.command === '') {
+      return;
+    }
+    try {
       this.handleMessage(message.command, message);
+    } catch (err) {
+      // A line the server should not have sent: it is skipped, the connection goes on.
+      log.warn('an IRC line could not be handled', { role: this.opts.role, command: message.command.slice(0, 20),
+        err: err instanceof Error ? err.message : String(err) });
     }
   }
 
