@@ -4,7 +4,7 @@
  * asks !whois; an IRC user's private message opens a direct chat with his ghost, and alice's
  * answer there reaches him as PRIVMSG. The steps build on each other and run in file order.
  */
-import { guard, setupEnv, type E2EEnv } from './harness/env';
+import { bobAndAlice, guard, setupEnv, type E2EEnv } from './harness/env';
 import type { IrcTestClient } from './harness/irc-client';
 import type { MatrixTestClient } from './harness/matrix-client';
 
@@ -30,12 +30,7 @@ describe('admin room and private messages e2e', () => {
 
   beforeAll(async () => {
     env = await setupEnv();
-    const e = env;
-    await guard(e, async () => {
-      bob = await e.ircClient('ircbob');
-      await bob.join(CHANNEL);
-      alice = await e.matrixUser('alice', 'Alice');
-    });
+    ({ bob, alice } = await bobAndAlice(env, CHANNEL));
   }, 180_000);
 
   afterAll(async () => {

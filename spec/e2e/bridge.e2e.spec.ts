@@ -3,7 +3,7 @@
  * between them, a raw IRC user and a Matrix user driven over the client-server API.
  * The steps build on each other and run in file order.
  */
-import { guard, setupEnv, type E2EEnv } from './harness/env';
+import { bobAndAlice, guard, setupEnv, type E2EEnv } from './harness/env';
 import type { IrcLine, IrcTestClient } from './harness/irc-client';
 import type { MatrixEvent, MatrixTestClient } from './harness/matrix-client';
 import { pollUntil, report, sleep } from './harness/proc';
@@ -83,12 +83,7 @@ describe('bridge e2e: Matrix <-> IRC through real Synapse and InspIRCd', () => {
 
   beforeAll(async () => {
     env = await setupEnv();
-    const e = env;
-    await guard(e, async () => {
-      bob = await e.ircClient('ircbob');
-      await bob.join(CHANNEL);
-      alice = await e.matrixUser('alice', 'Alice');
-    });
+    ({ bob, alice } = await bobAndAlice(env, CHANNEL));
   }, 180_000);
 
   afterAll(async () => {

@@ -9,7 +9,7 @@
  * in order. The time it took is printed, not asserted.
  */
 import { parseConfig } from '../../src/config';
-import { guard, setupEnv, type E2EEnv } from './harness/env';
+import { bobAndAlice, guard, setupEnv, type E2EEnv } from './harness/env';
 import type { IrcTestClient } from './harness/irc-client';
 import type { MatrixTestClient } from './harness/matrix-client';
 import { report } from './harness/proc';
@@ -37,12 +37,7 @@ describe('flood control against InspIRCd with stock flood limits', () => {
       ircd: { floodLimits: 'stock' },
       bridge: { networkExtra: { send_burst: defaults.send_burst, send_rate: defaults.send_rate } },
     });
-    const e = env;
-    await guard(e, async () => {
-      bob = await e.ircClient('ircbob');
-      await bob.join(CHANNEL);
-      alice = await e.matrixUser('alice', 'Alice');
-    });
+    ({ bob, alice } = await bobAndAlice(env, CHANNEL));
   }, 180_000);
 
   afterAll(async () => {

@@ -6,7 +6,7 @@
  * must give clean plain IRC.
  */
 import * as fs from 'node:fs';
-import { guard, setupEnv, type E2EEnv } from './harness/env';
+import { bobAndAlice, guard, setupEnv, type E2EEnv } from './harness/env';
 import type { IrcLine, IrcTestClient } from './harness/irc-client';
 import type { MatrixEvent, MatrixTestClient } from './harness/matrix-client';
 import { pollUntil } from './harness/proc';
@@ -30,12 +30,7 @@ describe('bridge e2e on ngIRCd (no IRCv3): Synapse <-> ngIRCd', () => {
 
   beforeAll(async () => {
     env = await setupEnv({ ircServer: 'ngircd' });
-    const e = env;
-    await guard(e, async () => {
-      bob = await e.ircClient('ircbob');
-      await bob.join(CHANNEL);
-      alice = await e.matrixUser('alice', 'Alice');
-    });
+    ({ bob, alice } = await bobAndAlice(env, CHANNEL));
   }, 180_000);
 
   afterAll(async () => {

@@ -156,3 +156,14 @@ export async function guard<T>(env: E2EEnv | undefined, fn: () => Promise<T>): P
     throw wrapped;
   }
 }
+
+/** The cast most specs start with: `ircbob` on IRC in `channel`, and the Matrix user `alice`
+ *  (display name Alice), both made in a guarded step. */
+export async function bobAndAlice(env: E2EEnv, channel: string): Promise<{ bob: IrcTestClient; alice: MatrixTestClient }> {
+  return guard(env, async () => {
+    const bob = await env.ircClient('ircbob');
+    await bob.join(channel);
+    const alice = await env.matrixUser('alice', 'Alice');
+    return { bob, alice };
+  });
+}

@@ -144,7 +144,6 @@ export async function startInspircd(dir: string, opts: InspircdOptions = {}): Pr
   fs.writeFileSync(path.join(dir, 'inspircd.motd'), 'matrix-irc-bridge e2e test server\n');
   fs.writeFileSync(configPath, inspircdConfig(dir, port, opts));
   const logPath = path.join(dir, 'inspircd.out');
-  let proc: ManagedProcess | undefined;
 
   const launch = async (startOpts: InspircdStartOptions = {}): Promise<ManagedProcess> => {
     const started: ManagedProcess = spawnLogged({
@@ -181,31 +180,41 @@ export async function startInspircd(dir: string, opts: InspircdOptions = {}): Pr
     return started;
   };
 
-  proc = await launch();
+  return ircdHandle({ name: 'InspIRCd', port, serverName: opts.serverName ?? 'irc.e2e.test', logPath, configPath,
+    launch, first: await launch() });
+}
 
+/**
+ * The handle of a test IRC server process: `launch` starts it and resolves once it serves
+ * (`first` is the process it already started). Stop and restart it by PID.
+ */
+export function ircdHandle(o: {
+  name: string; port: number; serverName: string; logPath: string; configPath: string;
+  launch: (startOpts?: InspircdStartOptions) => Promise<ManagedProcess>; first: ManagedProcess;
+}): InspircdHandle {
+  let proc: ManagedProcess = o.first;
   const stop = async (): Promise<void> => {
-    await proc?.stop(5000);
+    await proc.stop(5000);
   };
   const start = async (startOpts?: InspircdStartOptions): Promise<void> => {
-    if (proc?.isRunning()) throw new Error('InspIRCd is already running');
-    proc = await launch(startOpts);
+    if (proc.isRunning()) throw new Error(`${o.name} is already running`);
+    proc = await o.launch(startOpts);
   };
-
   return {
-    port,
-    serverName: opts.serverName ?? 'irc.e2e.test',
+    port: o.port,
+    serverName: o.serverName,
     get pid(): number {
-      return proc?.pid ?? -1;
+      return proc.pid;
     },
-    logPath,
-    configPath,
-    isRunning: () => proc?.isRunning() ?? false,
+    logPath: o.logPath,
+    configPath: o.configPath,
+    isRunning: () => proc.isRunning(),
     stop,
     start,
     restart: async (startOpts) => {
       await stop();
       await start(startOpts);
     },
-    tail: (lines) => tailFile(logPath, lines),
+    tail: (lines) => tailFile(o.logPath, lines),
   };
 }

@@ -5,10 +5,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { InspircdHandle } from './inspircd';
+import { ircdHandle, type InspircdHandle } from './inspircd';
 import { IrcTestClient } from './irc-client';
 import { freePort, portAccepts } from './ports';
-import { PollAbort, pollUntil, spawnLogged, tailFile, type ManagedProcess } from './proc';
+import { PollAbort, pollUntil, spawnLogged, type ManagedProcess } from './proc';
 
 export const NGIRCD_BINARY = process.env.NGIRCD_BINARY ?? '/usr/sbin/ngircd';
 
@@ -44,7 +44,6 @@ export async function startNgircd(dir: string, serverName = 'irc.ngircd.test'): 
   const configPath = path.join(dir, 'ngircd.conf');
   fs.writeFileSync(configPath, ngircdConfig(dir, port, serverName));
   const logPath = path.join(dir, 'ngircd.out');
-  let proc: ManagedProcess | undefined;
 
   const launch = async (): Promise<ManagedProcess> => {
     const started = spawnLogged({ name: 'ngircd', command: NGIRCD_BINARY, args: ['-n', '-f', configPath], logPath, cwd: dir });
@@ -62,29 +61,5 @@ export async function startNgircd(dir: string, serverName = 'irc.ngircd.test'): 
     return started;
   };
 
-  proc = await launch();
-  const stop = async (): Promise<void> => {
-    await proc?.stop(5000);
-  };
-  const start = async (): Promise<void> => {
-    if (proc?.isRunning()) throw new Error('ngIRCd is already running');
-    proc = await launch();
-  };
-  return {
-    port,
-    serverName,
-    get pid(): number {
-      return proc?.pid ?? -1;
-    },
-    logPath,
-    configPath,
-    isRunning: () => proc?.isRunning() ?? false,
-    stop,
-    start,
-    restart: async () => {
-      await stop();
-      await start();
-    },
-    tail: (lines) => tailFile(logPath, lines),
-  };
+  return ircdHandle({ name: 'ngIRCd', port, serverName, logPath, configPath, launch, first: await launch() });
 }
