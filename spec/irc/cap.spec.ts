@@ -116,4 +116,35 @@ describe('CapNegotiation', () => {
     expect([...cap.enabled]).toEqual(['server-time']);
     expect(lines.at(-1)).toBe('CAP REQ :server-time'); // no CAP END after registration
   });
+
+  test('with a gate, CAP END waits for it (once), and goes even if the gate fails', async () => {
+    const lines: string[] = [];
+    let open: () => void = () => undefined;
+    const cap = new CapNegotiation(new Set(['batch']), null, {
+      write: (l) => lines.push(l),
+      saslUnavailable: () => undefined,
+      saslStarted: () => undefined,
+      beforeEnd: () => new Promise<void>((r) => { open = r; }),
+    });
+    cap.start();
+    cap.onCap(['*', 'LS', 'batch'], false);
+    cap.onCap(['*', 'ACK', 'batch'], false);
+    cap.end();
+    await Promise.resolve();
+    expect(lines).toEqual(['CAP LS 302', 'CAP REQ :batch']);
+    open();
+    await new Promise((r) => setImmediate(r));
+    expect(lines.at(-1)).toBe('CAP END');
+    expect(lines.filter((l) => l === 'CAP END')).toHaveLength(1);
+
+    const failing: string[] = [];
+    const cap2 = new CapNegotiation(new Set(), null, {
+      write: (l) => failing.push(l), saslUnavailable: () => undefined, saslStarted: () => undefined,
+      beforeEnd: () => Promise.reject(new Error('stopping')),
+    });
+    cap2.start();
+    cap2.onCap(['*', 'LS', 'batch'], false);
+    await new Promise((r) => setImmediate(r));
+    expect(failing).toEqual(['CAP LS 302', 'CAP END']);
+  });
 });

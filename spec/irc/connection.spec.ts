@@ -65,6 +65,23 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(peer.linesOf('PASS')).toEqual([]);
     });
 
+    test('a registration gate holds CAP END, and so the registration, until it opens', async () => {
+      const port = await start();
+      let open: () => void = () => undefined;
+      const gate = new Promise<void>((r) => { open = r; });
+      const { conn } = make(port, { registrationGate: () => gate });
+      let registered = false;
+      const connecting = conn.connect().then((nick) => { registered = true; return nick; });
+      const peer = await (ircd as FakeIrcd).client();
+      await peer.waitFor((l) => l.command === 'USER');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(peer.linesOf('CAP').map((l) => l.params[0])).toEqual(['LS']);
+      expect(registered).toBe(false);
+      open();
+      await expect(connecting).resolves.toBe('bot');
+      expect(peer.linesOf('CAP').map((l) => l.params[0])).toEqual(['LS', 'END']);
+    });
+
     test('a server password is sent with PASS', async () => {
       const port = await start();
       const { conn } = make(port, { password: 'hunter2' });

@@ -14,6 +14,7 @@ import { getLogger } from '../log';
 import { nextNickCandidate, renderPuppetNick } from '../format/nick';
 import type { BridgeContext } from './context';
 import { renderTemplate } from './templates';
+import { RegistrationGate } from './registration-gate';
 
 export interface Puppet {
   userId: UserId;
@@ -40,6 +41,11 @@ const DISCONNECT_WAIT_MS = 2000;
 /** Numerics that refuse a NICK change. */
 const NICK_REFUSALS = new Set(['431', '432', '433', '435', '436', '437', '438', '447']);
 
+/** A connect storm (see RegistrationGate): a puppet holds its CAP END while at least
+ *  REGISTRATION_STORM others are still opening, at most REGISTRATION_HOLD_MS. */
+const REGISTRATION_STORM = 20;
+const REGISTRATION_HOLD_MS = 3000;
+
 /** Activity is written to the store at most this often per puppet. */
 const ACTIVITY_SAVE_INTERVAL_MS = 60_000;
 
@@ -61,6 +67,7 @@ export class Puppets {
   private readonly replaced = new WeakSet<IrcConnection>();
   /** Usernames given to puppets in this process, by user: one per user, never shared. */
   private readonly claimedUsernames = new Map<string, UserId>();
+  private readonly registrations = new RegistrationGate(REGISTRATION_STORM, REGISTRATION_HOLD_MS);
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -331,6 +338,7 @@ export class Puppets {
       this.idleTimer = null;
     }
     this.waiting.splice(0).forEach((w) => w.go());
+    this.registrations.release();
     await Promise.all([...this.puppets.keys()].map((u) => this.disconnect(u, reason)));
   }
 
@@ -395,6 +403,7 @@ export class Puppets {
     let base = wanted;
     let erroneousCount = 0;
     const username = stored?.username ?? this.usernameFor(p.userId);
+    const registration = this.registrations.enter();
     const conn = new IrcConnection({
       host: this.cfg.host,
       port: this.cfg.port,
@@ -413,6 +422,7 @@ export class Puppets {
       auth: this.authOf(p),
       outgoingAddr: this.sourceAddressOf(p.userId),
       ident: this.ctx.ident ?? null,
+      registrationGate: registration.gate,
       nextNick: (attempt, _refused, erroneous) => {
         if (erroneous) {
           // A form the server rejects (432) will not get better by numbering it: fall back to
@@ -426,7 +436,7 @@ export class Puppets {
       },
     });
     conn.on('event', (e) => this.onConnEvent(p, conn, e));
-    const nick = await conn.connect();
+    const nick = await conn.connect().finally(registration.leave);
     if (this.puppets.get(p.userId) !== p) {
       // The user left while we were connecting.
       await conn.quit('Left all bridged channels');

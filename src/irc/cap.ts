@@ -18,6 +18,8 @@ export interface CapHooks {
   saslUnavailable(reason: 'capability_missing' | 'unsupported_mechanism'): void;
   /** AUTHENTICATE has been sent: SASL is in progress until a 90x numeric settles it. */
   saslStarted(): void;
+  /** When set, CAP END (which lets the server complete the registration) waits for this. */
+  beforeEnd?: () => Promise<void>;
 }
 
 /** The most an AUTHENTICATE line carries (SASL 3.1): a longer payload is split in pieces of this. */
@@ -117,8 +119,14 @@ export class CapNegotiation {
 
   /** Ends negotiation (once): SASL is settled, or was never tried. */
   end(): void {
-    if (!this.ended) {
-      this.ended = true;
+    if (this.ended) {
+      return;
+    }
+    this.ended = true;
+    const gate = this.hooks.beforeEnd;
+    if (gate) {
+      void gate().then(() => this.hooks.write('CAP END'), () => this.hooks.write('CAP END'));
+    } else {
       this.hooks.write('CAP END');
     }
   }

@@ -66,6 +66,9 @@ export interface IrcConnectionOptions {
    *  'auto' picks it from the server's name and user modes (004), 'off' never sets one, a
    *  letter sets that mode. Default 'off'. */
   deafMode?: string;
+  /** Called when capability negotiation (and SASL) is done: CAP END, and so the server's
+   *  completion of the registration, waits until it resolves (see RegistrationGate). */
+  registrationGate?: () => Promise<void>;
   /** Keep-alive: a PING after this long without a line from the server, and the link counts
    *  as dead after four times as long (default 30 s). */
   keepaliveMs?: number;
@@ -296,6 +299,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         saslStarted: () => {
           this.saslState = 'pending';
         },
+        ...(this.opts.registrationGate ? { beforeEnd: this.opts.registrationGate } : {}),
       });
       if (this.opts.role === 'puppet') {
         transport.filter = {
