@@ -82,6 +82,15 @@ describe('IrcConnection against a scripted ircd', () => {
       expect(peer.linesOf('CAP').map((l) => l.params[0])).toEqual(['LS', 'END']);
     });
 
+    test('the connection leaves from the configured source address', async () => {
+      const port = await start();
+      const { conn } = make(port, { outgoingAddr: '127.0.0.2' });
+      await conn.connect();
+      const peer = await (ircd as FakeIrcd).client();
+      const sock = (peer as unknown as { socket: { remoteAddress?: string } }).socket;
+      expect(sock.remoteAddress).toBe('127.0.0.2');
+    });
+
     test('a server password is sent with PASS', async () => {
       const port = await start();
       const { conn } = make(port, { password: 'hunter2' });

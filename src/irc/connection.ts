@@ -11,6 +11,7 @@
  * channel.
  */
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { ircLineParser, type IrcMessage } from 'irc-framework';
 import { CapNegotiation, type SaslPlan } from './cap';
 import { type CaseMapping, ircEquals, ircFold, parseCaseMapping } from './casemap';
@@ -223,11 +224,11 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   get nickLen(): number {
-    return this.isupportInt('NICKLEN', 9);
+    return this.isupport.int('NICKLEN', 9);
   }
 
   get lineLen(): number {
-    return this.isupportInt('LINELEN', 512);
+    return this.isupport.int('LINELEN', 512);
   }
 
   /** How this server's channel MODE lines are read (ISUPPORT PREFIX and CHANMODES). */
@@ -241,7 +242,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   get caseMapping(): CaseMapping {
-    const raw = this.isupportString('CASEMAPPING');
+    const raw = this.isupport.get('CASEMAPPING');
     if (raw !== this.caseMappingCache.raw) { // parsed once per value the server announces
       this.caseMappingCache = { raw, mapping: parseCaseMapping(raw) };
     }
@@ -645,14 +646,6 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     });
   }
 
-  private isupportInt(key: string, fallback: number): number {
-    return this.isupport.int(key, fallback);
-  }
-
-  private isupportString(key: string): string | undefined {
-    return this.isupport.get(key);
-  }
-
   private isSelf(nick: string): boolean {
     return ircEquals(nick, this.nick, this.caseMapping); // on the hot path: once per channel line
   }
@@ -727,10 +720,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case '366':
         this.emitNames(p[1] ?? '');
         return;
-      case 'PONG': {
+      case 'PONG':
         this.confirms.get(p[p.length - 1] ?? '')?.(true);
         return;
-      }
       case '465':
         this.banned = true;
         this.closingReason = p[p.length - 1] || 'banned from the network';
@@ -749,12 +741,14 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case '001':
         this.onWelcome(p[0] ?? '');
         return;
-      case '005':
-        this.isupport.add(p.slice(1, -1));
-        if (this.opts.role === 'bot' && p.slice(1, -1).includes('NAMESX') && !this.cap?.enabled.has('multi-prefix')) {
+      case '005': {
+        const tokens = p.slice(1, -1);
+        this.isupport.add(tokens);
+        if (this.opts.role === 'bot' && tokens.includes('NAMESX') && !this.cap?.enabled.has('multi-prefix')) {
           this.send('PROTOCTL', ['NAMESX']); // every status of a member in NAMES, on servers without multi-prefix
         }
         return;
+      }
       case '432': // ERR_ERRONEUSNICKNAME
       case '433': // ERR_NICKNAMEINUSE
       case '436': // ERR_NICKCOLLISION
@@ -867,10 +861,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   }
 
   /** SASL was not tried: the server offers no SASL, or not our mechanism. */
-  private onSaslUnavailable(reason: string): void {
-    if (reason !== 'capability_missing' && reason !== 'unsupported_mechanism') {
-      return; // numerics, handled in handleRaw
-    }
+  private onSaslUnavailable(reason: 'capability_missing' | 'unsupported_mechanism'): void {
     const auth = this.opts.auth;
     const canNickServ = auth?.mode === 'auto' && auth.password !== null;
     this.saslState = 'done';
@@ -923,9 +914,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     this.emitEvent({ type: 'auth', ok, mechanism: 'NICKSERV', account: ok ? account || this.opts.auth?.account || this.nick : null, reason });
   }
 
-  private registerIdent(socket: SocketLike | undefined): void {
+  private registerIdent(socket: Socket): void {
     const ident = this.opts.ident;
-    if (!ident || !socket?.localPort || !socket.remotePort || !socket.remoteAddress) {
+    if (!ident || !socket.localPort || !socket.remotePort || !socket.remoteAddress) {
       return;
     }
     this.identEntry = { localPort: socket.localPort, remotePort: socket.remotePort, remoteAddress: socket.remoteAddress,
@@ -1144,13 +1135,6 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private emitEvent(e: IrcEvent): void {
     this.emit('event', e);
   }
-}
-
-interface SocketLike {
-  setNoDelay?(v: boolean): void;
-  localPort?: number;
-  remotePort?: number;
-  remoteAddress?: string;
 }
 
 /** The message with every field decoded (see encoding.ts); irc-framework keeps the wire form. */
