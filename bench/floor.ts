@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { startInspircd } from '../spec/e2e/harness/inspircd';
 import { nowMs } from './fake-homeserver';
-import { machineCpuShares, round, sampleMachineCpu, sampleProcess } from './stats';
+import { machineCpuShares, perSecond, round, sampleMachineCpu, sampleProcess } from './stats';
 
 export interface FloorResult {
   n: number;
@@ -18,6 +18,8 @@ export interface FloorResult {
   joined: number;
   allJoinedMs: number | null;
   joinsPerSecond: number | null;
+  /** JOINs seen in each second from the start (how the server spreads its work). */
+  joinsEachSecond: number[];
   /** Mean time from opening a connection to 001. */
   meanRegistrationMs: number | null;
   /** CPU time over the run: InspIRCd's, and the benchmark process's (the N clients). */
@@ -42,6 +44,7 @@ export async function scenarioFloor(dir: string, n: number, concurrency: number,
     let joined = 0;
     let registrationSum = 0;
     let registered = 0;
+    const joinTimes: number[] = [];
     const result = await new Promise<number | null>((resolve) => {
       const timer = setTimeout(() => resolve(null), timeoutMs);
       const next = (): void => {
@@ -75,6 +78,7 @@ export async function scenarioFloor(dir: string, n: number, concurrency: number,
             } else if (isRegistered && !isJoined && line.startsWith(`:${nick}!`) && line.includes(' JOIN ')) {
               isJoined = true;
               joined++;
+              joinTimes.push(nowMs() - t0);
               next();
               if (joined >= n) {
                 clearTimeout(timer);
@@ -95,6 +99,7 @@ export async function scenarioFloor(dir: string, n: number, concurrency: number,
       joined,
       allJoinedMs: round(result),
       joinsPerSecond: result ? round((joined * 1000) / result) : null,
+      joinsEachSecond: perSecond(joinTimes),
       meanRegistrationMs: registered > 0 ? round(registrationSum / registered) : null,
       ircdCpuMs: round(sampleProcess(ircd.pid).cpuMs - ircd0.cpuMs) as number,
       clientsCpuMs: round((self1.user + self1.system) / 1000) as number,
@@ -116,6 +121,7 @@ export function floorMarkdown(f: FloorResult): string[] {
     `| clients joined | ${f.joined} / ${f.n} |`,
     `| all joined | ${f.allJoinedMs ?? 'not within the time limit'}${f.allJoinedMs !== null ? ' ms' : ''} |`,
     `| JOINs per second | ${f.joinsPerSecond ?? 'n/a'} |`,
+    `| JOINs seen in each second | ${f.joinsEachSecond.join(' ')} |`,
     `| mean time from opening a connection to 001 | ${f.meanRegistrationMs ?? 'n/a'} ms |`,
     `| CPU time: InspIRCd / the raw clients | ${f.ircdCpuMs} ms / ${f.clientsCpuMs} ms |`,
     ...(mc ? [`| the machine meanwhile (100 % = all CPUs) | user ${mc.user} %, system ${mc.system} %, softirq ${mc.softirq} %, idle ${mc.idle} % |`] : []),

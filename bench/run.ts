@@ -414,6 +414,8 @@ interface ConnectResult {
   n: number;
   batch: number;
   transactions: number;
+  /** How long the bridge took to answer each transaction (from the PUT to its 200). */
+  transactionMs: { p50: number | null; p90: number | null; max: number | null };
   joined: number;
   acceptedAllMs: number;
   firstJoinMs: number | null;
@@ -568,6 +570,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
     }
   });
   let transactions = 0;
+  const answerMs: number[] = [];
   try {
     const events: Record<string, unknown>[] = [];
     for (let i = 1; i <= n; i++) {
@@ -576,7 +579,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
       }
     }
     for (let i = 0; i < events.length; i += batch) {
-      await env.hs.pushTransaction(events.slice(i, i + batch));
+      answerMs.push((await env.hs.pushTransaction(events.slice(i, i + batch))).ms);
       transactions++;
     }
     const acceptedAllMs = nowMs() - t0;
@@ -615,6 +618,7 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
       n: wanted.size,
       batch,
       transactions,
+      transactionMs: (({ p50, p90, max }) => ({ p50: round(p50), p90: round(p90), max: round(max) }))(summarize(answerMs)),
       joined: seen.size,
       acceptedAllMs: round(acceptedAllMs) as number,
       firstJoinMs: round(joinTimes[0] ?? null),
@@ -947,7 +951,7 @@ function markdown(opts: Options, connect: ConnectResult | null, latency: Directi
     lines.push('| metric | value |');
     lines.push('| --- | --- |');
     lines.push(`| puppets joined on IRC | ${connect.joined} / ${connect.n} |`);
-    lines.push(`| all transactions accepted | ${fmt(connect.acceptedAllMs, ' ms')} (${connect.transactions} transactions) |`);
+    lines.push(`| all transactions accepted | ${fmt(connect.acceptedAllMs, ' ms')} (${connect.transactions} transactions; each answered in ${fmt(connect.transactionMs.p50, ' ms')} at the median, ${fmt(connect.transactionMs.p90, ' ms')} at p90, ${fmt(connect.transactionMs.max, ' ms')} at most) |`);
     lines.push(`| first / half / all puppet JOINs seen | ${fmt(connect.firstJoinMs, ' ms')} / ${fmt(connect.halfJoinedMs, ' ms')} / ${fmt(connect.allJoinedMs, ' ms')} |`);
     lines.push(`| puppet JOINs per second | ${fmt(connect.joinsPerSecond)} (median gap between two JOINs ${fmt(connect.medianGapMs, ' ms')}) |`);
     lines.push(`| puppet JOINs seen in each second | ${connect.joinsEachSecond.join(' ')} |`);
