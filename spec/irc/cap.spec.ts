@@ -25,7 +25,17 @@ describe('CapNegotiation', () => {
     cap.onCap(['*', 'ACK', 'batch server-time'], false);
     expect(lines.slice(2)).toEqual(['CAP END']);
     expect([...cap.enabled]).toEqual(['batch', 'server-time']);
-    expect(cap.offered.get('sts')).toBe('port=6697');
+    // Only what the client wants is kept of the offer, with its value.
+    expect([...cap.offered.keys()]).toEqual(['batch', 'server-time']);
+  });
+
+  test('an offer of thousands of capabilities keeps only the wanted ones', () => {
+    const { cap, lines } = negotiation(['sasl', 'batch'], PLAIN);
+    const junk = Array.from({ length: 5000 }, (_, i) => `x-cap-${i}=${'v'.repeat(50)}`).join(' ');
+    cap.onCap(['*', 'LS', '*', junk], false);
+    cap.onCap(['*', 'LS', `${junk} sasl=PLAIN,EXTERNAL batch`], false);
+    expect([...cap.offered.entries()]).toEqual([['sasl', 'PLAIN,EXTERNAL'], ['batch', '']]);
+    expect(lines.slice(1)).toEqual(['CAP REQ :sasl batch']);
   });
 
   test('nothing wanted on offer: CAP END at once; a NAK ends it too', () => {

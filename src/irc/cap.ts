@@ -26,7 +26,7 @@ export interface CapHooks {
 const AUTHENTICATE_CHUNK = 400;
 
 export class CapNegotiation {
-  /** Capabilities the server offers, with their values ('' for none). */
+  /** Capabilities the server offers that this client wants, with their values ('' for none). */
   readonly offered = new Map<string, string>();
   readonly enabled = new Set<string>();
   private ended = false;
@@ -53,8 +53,12 @@ export class CapNegotiation {
       case 'LS':
       case 'NEW':
         for (const cap of caps) {
+          // Only what this client may ask for is kept: the offer is the server's to size.
           const eq = cap.indexOf('=');
-          this.offered.set(eq < 0 ? cap : cap.slice(0, eq), eq < 0 ? '' : cap.slice(eq + 1));
+          const name = eq < 0 ? cap : cap.slice(0, eq);
+          if (this.wanted.has(name)) {
+            this.offered.set(name, eq < 0 ? '' : cap.slice(eq + 1));
+          }
         }
         if (sub === 'LS' && !more && !registered && !this.ended) {
           this.request();

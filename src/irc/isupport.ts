@@ -4,6 +4,10 @@
  */
 import { DEFAULT_CHANMODES } from './modes';
 
+/** The tokens get() and int() answer for; the rest of an announcement is not kept (its size is
+ *  the server's to choose). PREFIX, CHANMODES and CHANTYPES are kept parsed, below. */
+const KEPT = new Set(['NICKLEN', 'LINELEN', 'EXTBAN', 'CASEMAPPING']);
+
 const DEFAULT_PREFIX: ReadonlyArray<{ mode: string; symbol: string }> = [{ mode: 'o', symbol: '@' }, { mode: 'v', symbol: '+' }];
 
 export class Isupport {
@@ -29,12 +33,14 @@ export class Isupport {
       const eq = token.indexOf('=');
       const key = (eq < 0 ? token : token.slice(0, eq)).toUpperCase();
       const value = eq < 0 ? '' : unescapeValue(token.slice(eq + 1));
-      this.tokens.set(key, value);
+      if (KEPT.has(key)) {
+        this.tokens.set(key, value);
+      }
       this.update(key, value);
     }
   }
 
-  /** A token's value ('' for a token without one), or undefined when not announced. */
+  /** A kept token's value ('' for a token without one), or undefined when not announced. */
   get(key: string): string | undefined {
     return this.tokens.get(key);
   }
