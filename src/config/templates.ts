@@ -9,7 +9,23 @@ export type TemplatePart = { readonly literal: string } | { readonly variable: s
 
 const VARIABLE = /\$([A-Z]+)/g;
 
-export function parseTemplate(template: string): TemplatePart[] {
+/** Parsed templates: the config has a handful, rendered for every puppet and ghost. */
+const parsed = new Map<string, readonly TemplatePart[]>();
+const PARSED_MAX = 256;
+
+export function parseTemplate(template: string): readonly TemplatePart[] {
+  let parts = parsed.get(template);
+  if (parts === undefined) {
+    parts = parseTemplateText(template);
+    if (parsed.size >= PARSED_MAX) {
+      parsed.clear();
+    }
+    parsed.set(template, parts);
+  }
+  return parts;
+}
+
+function parseTemplateText(template: string): TemplatePart[] {
   const parts: TemplatePart[] = [];
   let last = 0;
   for (const m of template.matchAll(VARIABLE)) {

@@ -9,6 +9,7 @@ export const IRC_NICK_CHARS = /[A-Za-z0-9[\]\\`_^{|}-]/;
 const NOT_NICK_CHARS = /[^A-Za-z0-9[\]\\`_^{|}-]/g;
 const VALID_NICK = /^[A-Za-z[\]\\`_^{|}][A-Za-z0-9[\]\\`_^{|}-]*$/;
 const VALID_FIRST = /^[A-Za-z[\]\\`_^{|}]/;
+const PLAIN_NICK_PART = /^[A-Za-z0-9[\]\\`_^{|}-]*$/;
 
 // Latin letters that Unicode decomposition leaves alone but readers expect spelt out.
 const LATIN_LETTERS: Record<string, string> = {
@@ -23,7 +24,8 @@ const LATIN_PATTERN = new RegExp(`[${Object.keys(LATIN_LETTERS).join('')}]`, 'g'
  * common Latin letters spelt out, separators to '_'; '' when no letter or digit survives.
  */
 export function cleanNickPart(s: string): string {
-  const cleaned = s
+  // Text already in the nick alphabet (most localparts) only has its underscores tidied.
+  const cleaned = PLAIN_NICK_PART.test(s) ? s.replace(/_+/g, '_').replace(/^_+|_+$/g, '') : s
     .replace(LATIN_PATTERN, (c) => LATIN_LETTERS[c] ?? '')
     .normalize('NFKD')
     .replace(/\p{M}/gu, '')
