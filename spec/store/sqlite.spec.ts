@@ -75,6 +75,21 @@ describe('SqliteStore in memory', () => {
       expect(store.listRoomMappings().map((m) => m.roomId)).toEqual(['!b:hs']);
     });
 
+    test('a room looked up before a change sees the change (the lookup is kept in memory)', () => {
+      const room = asRoomId('!r:hs');
+      expect(store.getMappingByRoom(room)).toBeNull();
+      store.upsertRoomMapping(mapping('libera', '#a', '!r:hs', { key: 'k1' }), '#a');
+      expect(store.getMappingByRoom(room)?.key).toBe('k1');
+      store.upsertRoomMapping(mapping('libera', '#a', '!r:hs', { key: 'k2' }), '#a');
+      expect(store.getMappingByRoom(room)?.key).toBe('k2');
+      // The channel moves to another room: the old room is no longer bridged.
+      store.upsertRoomMapping(mapping('libera', '#a', '!s:hs'), '#a');
+      expect(store.getMappingByRoom(room)).toBeNull();
+      expect(store.getMappingByRoom(asRoomId('!s:hs'))?.channel).toBe('#a');
+      store.removeRoomMapping(asRoomId('!s:hs'));
+      expect(store.getMappingByRoom(asRoomId('!s:hs'))).toBeNull();
+    });
+
     test('an origin outside alias/static/plumbed is refused by the schema', () => {
       expect(() => store.upsertRoomMapping(mapping('libera', '#a', '!a:hs', { origin: 'bogus' as never }), '#a'))
         .toThrow(/CHECK constraint/);

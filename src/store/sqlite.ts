@@ -52,6 +52,10 @@ const credentialContext = (userId: string, network: string, field: string): stri
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt;
+  /** The mapping of each bridged room read so far (every Matrix event looks its room up, some
+   *  several times); emptied whenever a mapping is written or removed. Only this process
+   *  writes the file while the bridge runs. */
+  private readonly mappingsByRoom = new Map<string, Readonly<RoomMapping>>();
   /** A transaction opened by batch(), committed when this turn of the event loop ends. */
   private batchOpen = false;
 
@@ -170,6 +174,7 @@ export class SqliteStore implements Store {
   }
 
   upsertRoomMapping(m: RoomMapping, channelFolded: string): void {
+    this.mappingsByRoom.clear();
     this.stmt.upsertMapping.run({
       network: m.network, folded: channelFolded, channel: m.channel, roomId: m.roomId,
       origin: m.origin, key: m.key, now: Date.now(),
@@ -182,8 +187,17 @@ export class SqliteStore implements Store {
   }
 
   getMappingByRoom(roomId: RoomId): RoomMapping | null {
+    const cached = this.mappingsByRoom.get(roomId);
+    if (cached) {
+      return cached;
+    }
     const row = this.stmt.mappingByRoom.get(roomId) as MappingRow | undefined;
-    return row ? toMapping(row) : null;
+    if (!row) {
+      return null; // not kept: any room can send events, only bridged ones are bounded
+    }
+    const mapping = Object.freeze(toMapping(row));
+    this.mappingsByRoom.set(roomId, mapping);
+    return mapping;
   }
 
   listRoomMappings(network?: NetworkId): RoomMapping[] {
@@ -192,6 +206,7 @@ export class SqliteStore implements Store {
   }
 
   removeRoomMapping(roomId: RoomId): void {
+    this.mappingsByRoom.clear();
     this.stmt.removeMapping.run(roomId);
   }
 
