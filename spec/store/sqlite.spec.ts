@@ -78,16 +78,22 @@ describe('SqliteStore in memory', () => {
     test('a room looked up before a change sees the change (the lookup is kept in memory)', () => {
       const room = asRoomId('!r:hs');
       expect(store.getMappingByRoom(room)).toBeNull();
+      expect(store.getRoomByChannel(libera, '#a')).toBeNull();
       store.upsertRoomMapping(mapping('libera', '#a', '!r:hs', { key: 'k1' }), '#a');
       expect(store.getMappingByRoom(room)?.key).toBe('k1');
+      expect(store.getRoomByChannel(libera, '#a')?.key).toBe('k1');
       store.upsertRoomMapping(mapping('libera', '#a', '!r:hs', { key: 'k2' }), '#a');
       expect(store.getMappingByRoom(room)?.key).toBe('k2');
+      expect(store.getRoomByChannel(libera, '#a')?.key).toBe('k2');
       // The channel moves to another room: the old room is no longer bridged.
       store.upsertRoomMapping(mapping('libera', '#a', '!s:hs'), '#a');
       expect(store.getMappingByRoom(room)).toBeNull();
       expect(store.getMappingByRoom(asRoomId('!s:hs'))?.channel).toBe('#a');
+      expect(store.getRoomByChannel(libera, '#a')?.roomId).toBe('!s:hs');
+      expect(store.getRoomByChannel(oftc, '#a')).toBeNull();
       store.removeRoomMapping(asRoomId('!s:hs'));
       expect(store.getMappingByRoom(asRoomId('!s:hs'))).toBeNull();
+      expect(store.getRoomByChannel(libera, '#a')).toBeNull();
     });
 
     test('an origin outside alias/static/plumbed is refused by the schema', () => {

@@ -7,6 +7,7 @@ import { DEFAULT_CHANMODES } from './modes';
 /** The tokens get() and int() answer for; the rest of an announcement is not kept (its size is
  *  the server's to choose). PREFIX, CHANMODES and CHANTYPES are kept parsed, below. */
 const KEPT = new Set(['NICKLEN', 'LINELEN', 'EXTBAN', 'CASEMAPPING']);
+const PARSED = new Set(['PREFIX', 'CHANMODES', 'CHANTYPES']);
 
 const DEFAULT_PREFIX: ReadonlyArray<{ mode: string; symbol: string }> = [{ mode: 'o', symbol: '@' }, { mode: 'v', symbol: '+' }];
 
@@ -32,6 +33,9 @@ export class Isupport {
       }
       const eq = token.indexOf('=');
       const key = (eq < 0 ? token : token.slice(0, eq)).toUpperCase();
+      if (!KEPT.has(key) && !PARSED.has(key)) {
+        continue;
+      }
       const value = eq < 0 ? '' : unescapeValue(token.slice(eq + 1));
       if (KEPT.has(key)) {
         this.tokens.set(key, value);

@@ -56,6 +56,8 @@ export class SqliteStore implements Store {
    *  several times); emptied whenever a mapping is written or removed. Only this process
    *  writes the file while the bridge runs. */
   private readonly mappingsByRoom = new Map<string, Readonly<RoomMapping>>();
+  /** The same, by network and folded channel (every IRC line to a channel looks it up). */
+  private readonly mappingsByChannel = new Map<string, Readonly<RoomMapping>>();
   /** A transaction opened by batch(), committed when this turn of the event loop ends. */
   private batchOpen = false;
 
@@ -174,16 +176,31 @@ export class SqliteStore implements Store {
   }
 
   upsertRoomMapping(m: RoomMapping, channelFolded: string): void {
-    this.mappingsByRoom.clear();
+    this.forgetMappings();
     this.stmt.upsertMapping.run({
       network: m.network, folded: channelFolded, channel: m.channel, roomId: m.roomId,
       origin: m.origin, key: m.key, now: Date.now(),
     });
   }
 
+  private forgetMappings(): void {
+    this.mappingsByRoom.clear();
+    this.mappingsByChannel.clear();
+  }
+
   getRoomByChannel(network: NetworkId, channelFolded: string): RoomMapping | null {
+    const id = `${network} ${channelFolded}`; // a network ID has no space
+    const cached = this.mappingsByChannel.get(id);
+    if (cached) {
+      return cached;
+    }
     const row = this.stmt.mappingByChannel.get(network, channelFolded) as MappingRow | undefined;
-    return row ? toMapping(row) : null;
+    if (!row) {
+      return null; // not kept, as for rooms: the channels are the server's to name
+    }
+    const mapping = Object.freeze(toMapping(row));
+    this.mappingsByChannel.set(id, mapping);
+    return mapping;
   }
 
   getMappingByRoom(roomId: RoomId): RoomMapping | null {
@@ -206,7 +223,7 @@ export class SqliteStore implements Store {
   }
 
   removeRoomMapping(roomId: RoomId): void {
-    this.mappingsByRoom.clear();
+    this.forgetMappings();
     this.stmt.removeMapping.run(roomId);
   }
 
