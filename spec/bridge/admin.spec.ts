@@ -111,9 +111,18 @@ describe('admin room and private messages', () => {
     await start();
     const puppet = await alicePuppet();
     await openAdminRoom();
-    expect(await command('!cmd PRIVMSG NickServ :REGISTER hunter2 alice@example.org')).toMatch(/^Sent PRIVMSG/);
+    expect(await command('!cmd PRIVMSG NickServ :REGISTER hunter2 alice@example.org'))
+      .toBe('Sent PRIVMSG to test. Replies from services arrive as direct chats. Your message held a password: the bridge redacted it.');
     const line = await puppet.waitFor((l) => l.command === 'PRIVMSG' && l.params[0] === 'NickServ');
     expect(line.params[1]).toBe('REGISTER hunter2 alice@example.org');
+    expect(f.hs.requestsTo('PUT', /\/redact\//).map((r) => r.query.user_id)).toEqual([BOT]);
+    // Services repeat the password in their answer: it reaches the direct chat masked.
+    f.hs.override('POST', '/_matrix/client/v3/createRoom', { status: 200, body: { room_id: '!ns:hs.test' } });
+    puppet.send(':NickServ!services@services.host NOTICE Alice[m] :Alice[m] is now registered to alice@example.org, with the password hunter2.');
+    const ns = '@test_nickserv:hs.test';
+    await until(() => f.sentBy(ns, '!ns:hs.test').length === 1, 'the answer in the direct chat');
+    expect(f.sentBy(ns, '!ns:hs.test')).toEqual(['Alice[m] is now registered to alice@example.org, with the password ********.']);
+    expect(await command('!cmd PRIVMSG NickServ :INFO Alice[m]')).toBe('Sent PRIVMSG to test. Replies from services arrive as direct chats.');
     expect(await command('!cmd kill someone :bye')).toMatch(/KILL is not allowed/);
     expect(await command('!cmd MODE #static :+i\u0000x')).toMatch(/cannot be sent/);
     await puppet.sync();
@@ -257,6 +266,22 @@ describe('admin room and private messages', () => {
     expect(line.params[1]).toBe('hi bob');
     puppet.numeric('401', 'ircbob :No such nick/channel');
     await until(() => f.sentBy(ghost, '!dm:hs.test').some((b) => b.includes('ircbob is not on IRC right now')), 'the notice');
+    // a password for services is redacted by the ghost (the fake homeserver lets it) and masked
+    // in the answer
+    const nsGhost = '@test_nickserv:hs.test';
+    f.push(memberEvent('!nsdm:hs.test', nsGhost, 'invite', { sender: ALICE, isDirect: true }));
+    await until(() => f.store.getPmRoomById('!nsdm:hs.test' as never) !== null, 'the direct chat with NickServ');
+    f.push(messageEvent('!nsdm:hs.test', ALICE, 'IDENTIFY alice hunter2'));
+    await puppet.waitFor((l) => l.command === 'PRIVMSG' && l.params[0]?.toLowerCase() === 'nickserv' && l.params[1] === 'IDENTIFY alice hunter2');
+    await until(() => f.hs.requestsTo('PUT', /\/rooms\/!nsdm%3Ahs\.test\/redact\//).length === 1, 'the redaction');
+    expect(f.hs.requestsTo('PUT', /\/rooms\/!nsdm%3Ahs\.test\/redact\//)[0]?.query.user_id).toBe(nsGhost);
+    puppet.send(':NickServ!services@services.host NOTICE Alice[m] :Invalid password hunter2 for alice.');
+    await until(() => f.sentBy(nsGhost, '!nsdm:hs.test').length === 1, 'the answer');
+    expect(f.sentBy(nsGhost, '!nsdm:hs.test')).toEqual(['Invalid password ******** for alice.']);
+    // to anyone else, words like these are conversation: nothing redacted
+    f.push(messageEvent('!dm:hs.test', ALICE, 'register now, bob'));
+    await puppet.waitFor((l) => l.command === 'PRIVMSG' && l.params[0] === 'ircbob' && l.params[1] === 'register now, bob');
+    expect(f.hs.requestsTo('PUT', /\/rooms\/!dm%3Ahs\.test\/redact\//)).toEqual([]);
     // someone else in that room does not speak for alice
     f.push(messageEvent('!dm:hs.test', '@mallory:hs.test', 'as mallory'));
     await new Promise((r) => setTimeout(r, 200));

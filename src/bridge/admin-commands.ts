@@ -10,6 +10,7 @@ import { fingerprintOf, makeClientCertificate } from './client-cert';
 import type { BridgeContext } from './context';
 import { removeIrcCredentials, storeIrcCredentials } from './credentials';
 import type { NetworkBridge } from './network';
+import { secretsIn } from './services-secrets';
 
 function netOf(call: CommandCall): NetworkBridge {
   if (!call.net) {
@@ -225,12 +226,20 @@ export function builtinCommands(ctx: BridgeContext, services: AdminServices, hel
           throw err;
         }
         const p = net.puppets.get(c.userId);
+        // A password for services (REGISTER, IDENTIFY ...): masked in their answers, and this
+        // message redacted.
+        const secrets = (command === 'PRIVMSG' || command === 'NOTICE') && params.length >= 2
+          ? secretsIn(params[0] as string, params[params.length - 1] as string) : [];
+        const hidden = secrets.length > 0 ? await redact(c) : null;
+        const note = hidden === null ? '' : hidden ? ' Your message held a password: the bridge redacted it.'
+          : ' Your message held a password and the bridge could not redact it: delete it yourself.';
         if (p?.conn?.state !== 'registered') {
-          await c.reply(`You are not connected to ${net.cfg.name}.`);
+          await c.reply(`You are not connected to ${net.cfg.name}.${note}`);
           return;
         }
+        net.secrets.remember(c.userId, secrets);
         p.conn.send(command, params);
-        await c.reply(`Sent ${command} to ${net.cfg.name}. Replies from services arrive as direct chats.`);
+        await c.reply(`Sent ${command} to ${net.cfg.name}. Replies from services arrive as direct chats.${note}`);
       },
     },
     {

@@ -13,6 +13,7 @@ import { builtinCommands } from './admin-commands';
 import { AdminRooms, type AdminServices, CHANNEL_PATTERN } from './admin-room';
 import { CatchUp } from './catch-up';
 import { Plumbing } from './plumbing';
+import { secretsIn } from './services-secrets';
 import { PrivateMessages } from './private-messages';
 import type { BridgeContext } from './context';
 import { MatrixOutbox } from './matrix-outbox';
@@ -661,7 +662,12 @@ export class Bridge implements AppserviceHandlers {
     }
     const target = this.privateMessages.targetOf(roomId, e.sender);
     if (target) {
+      const secrets = secretsIn(target.nick, e.body);
+      target.net.secrets.remember(e.sender, secrets); // masked in the services' answer
       await this.matrixToIrc.handleMatrixMessage(target.net, target.nick, null, e, seq, true);
+      if (secrets.length > 0) {
+        void this.privateMessages.hidePassword(roomId, e.eventId, target.net.ghosts.userIdFor(target.nick));
+      }
     }
   }
 

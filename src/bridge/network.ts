@@ -18,6 +18,7 @@ import { IrcUsers } from './irc-users';
 import type { PrefixLevels } from './power-levels';
 import { IrcRoomState, rulesOfModes } from './room-state';
 import { type Puppet, Puppets } from './puppets';
+import { SecretMask } from './services-secrets';
 import type { MatrixOutbox, OutboxItem } from './matrix-outbox';
 
 /** A QUIT reason of two server names ("hub.example.net leaf.example.net") is a netsplit. */
@@ -64,6 +65,8 @@ export class NetworkBridge {
   readonly id: NetworkId;
   readonly ghosts: Ghosts;
   readonly puppets: Puppets;
+  /** Passwords users of this network just sent to services, masked in what comes back. */
+  readonly secrets = new SecretMask();
   private readonly log;
   private bot: IrcConnection | null = null;
   private readonly channels = new Map<string, ChannelState>();

@@ -77,7 +77,9 @@ export class PrivateMessages {
   /** An IRC user messaged a puppet: into the pair's direct chat, opened when there is none. */
   onIrcMessage(net: NetworkBridge, puppet: Puppet, e: IrcEventOf<'message'>): void {
     const ghost = net.ghosts.userIdFor(e.from.nick);
-    const item = { kind: 'message' as const, userId: ghost, nick: e.from.nick, content: net.matrixContentOf(e),
+    const text = net.secrets.mask(puppet.userId, e.text);
+    const shown = text === e.text ? e : { ...e, text }; // a password the user sent to services, repeated
+    const item = { kind: 'message' as const, userId: ghost, nick: e.from.nick, content: net.matrixContentOf(shown),
       ts: e.time ?? Date.now() };
     const known = this.ctx.store.getPmRoom(net.id, puppet.userId, ghost);
     if (known) {
@@ -88,6 +90,19 @@ export class PrivateMessages {
       log.warn('could not open a direct chat for a private message; it is lost', { network: net.id, user_id: puppet.userId,
         from: e.from.nick, err: err.message });
     });
+  }
+
+  /** The user's message held a password for services: the ghost redacts it (it can in a chat
+   *  it opened), or says that it could not. */
+  async hidePassword(roomId: RoomId, eventId: string, ghost: UserId): Promise<void> {
+    try {
+      await this.ctx.matrix.redact(roomId, eventId, 'held a password', ghost);
+    } catch (err) {
+      log.info('could not redact a message holding a password', { room_id: roomId, err: (err as Error).message });
+      await this.ctx.matrix.sendEvent(roomId, 'm.room.message', { msgtype: 'm.notice',
+        body: 'Your message held a password, and the bridge could not redact it here: delete it yourself.' }, ghost)
+        .catch(() => undefined);
+    }
   }
 
   /** The server refused a message to a nick (401): the Matrix user hears it in that chat. */
