@@ -387,6 +387,48 @@ describe('Room state both ways (fake homeserver, fake IRC server)', () => {
       expect(hs.requestsTo('POST', /\/invite$/)).toHaveLength(1);
     });
 
+    test('a flood of IRC INVITEs: five a minute reach one Matrix user, ten new rooms a minute per network', async () => {
+      await start();
+      await portal();
+      const alice = await puppetOf(ALICE, 'Alice', 1);
+      const bob = await puppetOf('@bob:hs.test', 'Bob', 2);
+      const dave = await puppetOf('@dave:hs.test', 'Dave', 3);
+      hs.override('POST', '/_matrix/client/v3/createRoom',
+        ...Array.from({ length: 16 }, (_, i) => ({ status: 200, body: { room_id: `!flood${i + 1}:hs.test` } })));
+      const joined = new Set<string>();
+      const answerJoins = async (): Promise<void> => {
+        await bot.sync();
+        for (const l of bot.linesOf('JOIN')) {
+          const channel = l.params[0] as string;
+          if (channel.startsWith('#f') && !joined.has(channel)) {
+            joined.add(channel);
+            bot.send(`:MatrixBridge!matrixbri@bridge.host JOIN ${channel}`);
+            bot.numeric('353', `= ${channel} :@MatrixBridge carol`);
+            bot.numeric('366', `${channel} :End of /NAMES list.`);
+          }
+        }
+      };
+      // Alice: 8 invites, to 8 new channels; Bob and Dave: 4 each.
+      for (let i = 1; i <= 8; i++) {
+        alice.send(`:carol!c@irc.host INVITE Alice[m] #fa${i}`);
+      }
+      for (let i = 1; i <= 4; i++) {
+        bob.send(`:carol!c@irc.host INVITE Bob[m] #fb${i}`);
+        dave.send(`:carol!c@irc.host INVITE Dave[m] #fd${i}`);
+      }
+      await until(async () => {
+        await answerJoins();
+        return hs.requestsTo('POST', /\/invite$/).length >= 10;
+      }, 'ten Matrix invites');
+      await new Promise((r) => setTimeout(r, 300));
+      await answerJoins();
+      const invites = hs.requestsTo('POST', /\/invite$/).map((r) => (r.body as { user_id: string }).user_id);
+      expect(invites.filter((u) => u === ALICE)).toHaveLength(5); // the per-user limit
+      expect(invites).toHaveLength(10); // the network's limit on new rooms: 2 of Bob's and Dave's 8 dropped
+      expect(hs.requestsTo('POST', '/_matrix/client/v3/createRoom')
+        .filter((r) => String((r.body as { room_alias_name?: string }).room_alias_name).startsWith('test_f'))).toHaveLength(10);
+    });
+
     test('a Matrix invite of a ghost makes the inviter\'s puppet INVITE that IRC user; one not on IRC is told', async () => {
       await start();
       await portal();

@@ -6,12 +6,22 @@ import type { Channel, RoomId, UserId } from '../ids';
 import { getLogger } from '../log';
 import type { BridgeContext } from './context';
 import type { NetworkBridge } from './network';
+import { RateWindow } from './rate-window';
 import { escapeLocalpart, renderTemplate, templateRegexSource, unescapeLocalpart } from './templates';
 
 const log = getLogger('bridge.portals');
 
+/** IRC invites carried to one Matrix user per minute, and new portal rooms IRC invites may
+ *  open per network per minute; more are dropped and logged. */
+const INVITES_PER_USER_PER_MINUTE = 5;
+const INVITE_PORTALS_PER_MINUTE = 10;
+
 export class Portals {
   private readonly creating = new Map<string, Promise<RoomId | null>>();
+  /** IRC invites carried to one Matrix user, and portals opened by IRC invites on a network:
+   *  anyone on IRC can send INVITEs, and each could open a room and invite a Matrix user. */
+  private readonly invitesPerUser = new RateWindow(INVITES_PER_USER_PER_MINUTE, 60_000);
+  private readonly invitePortals = new RateWindow(INVITE_PORTALS_PER_MINUTE, 60_000);
 
   constructor(private readonly ctx: BridgeContext, private readonly networks: Map<string, NetworkBridge>) {}
 
@@ -125,6 +135,15 @@ export class Portals {
     tell: (userId: UserId, text: string) => void): Promise<void> {
     let roomId: RoomId | null = null;
     let problem: string | null = null;
+    if (!this.invitesPerUser.take(userId)) {
+      log.info('IRC invite dropped: too many for this user in a minute', { network: net.id, channel, user_id: userId, by });
+      return;
+    }
+    const known = this.ctx.store.getRoomByChannel(net.id, net.fold(channel)) !== null;
+    if (!known && !this.invitePortals.take(net.id)) {
+      log.info('IRC invite dropped: too many new rooms from invites in a minute', { network: net.id, channel, user_id: userId, by });
+      return;
+    }
     if (!/^[#&+!][^\s,\x07\0]+$/.test(channel)) {
       problem = 'that is not a channel name the bridge accepts';
     } else {

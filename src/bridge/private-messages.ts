@@ -11,6 +11,7 @@ import type { MatrixEvent } from '../matrix/events';
 import type { BridgeContext } from './context';
 import type { NetworkBridge } from './network';
 import type { Puppet } from './puppets';
+import { RateWindow } from './rate-window';
 
 const log = getLogger('bridge.pm');
 
@@ -21,8 +22,8 @@ const NEW_ROOMS_PER_MINUTE = 5;
 
 export class PrivateMessages {
   private readonly opening = new Map<string, Promise<RoomId>>();
-  /** Recent room openings per Matrix user (timestamps), for the flood limit. */
-  private readonly recentOpenings = new Map<UserId, number[]>();
+  /** Room openings per Matrix user, for the flood limit. */
+  private readonly openings = new RateWindow(NEW_ROOMS_PER_MINUTE, 60_000);
 
   constructor(
     private readonly ctx: BridgeContext,
@@ -129,13 +130,9 @@ export class PrivateMessages {
   }
 
   private async create(net: NetworkBridge, userId: UserId, ghost: UserId, nick: string): Promise<RoomId> {
-    const now = Date.now();
-    const recent = (this.recentOpenings.get(userId) ?? []).filter((t) => now - t < 60_000);
-    if (recent.length >= NEW_ROOMS_PER_MINUTE) {
+    if (!this.openings.take(userId)) {
       throw new Error(`more than ${NEW_ROOMS_PER_MINUTE} new direct chats a minute`);
     }
-    recent.push(now);
-    this.recentOpenings.set(userId, recent);
     await net.ghosts.ensureProfile(ghost, nick);
     const { room_id } = await this.ctx.matrix.createRoom({
       preset: 'trusted_private_chat',
