@@ -651,6 +651,44 @@ async function scenarioConnect(env: Env, n: number, batch: number): Promise<Conn
   }
 }
 
+// ---- between connect and latency ----
+
+interface SettleResult {
+  /** How long the IRC server took, after the connect, to answer the observer's PING promptly. */
+  waitedMs: number;
+  /** Its PING round trips meanwhile, in order. */
+  roundTripsMs: number[];
+}
+
+/**
+ * After a join storm the IRC server may still be busy with its last wave (relaying the JOINs
+ * and NAMES to thousands of members) while the observer already saw every JOIN. The latency
+ * runs measure the steady state, so they start once the server answers the observer's PING
+ * within SETTLED_RTT_MS three times in a row (at most SETTLE_MAX_MS); the wait is reported.
+ */
+const SETTLED_RTT_MS = 20;
+const SETTLE_MAX_MS = 60_000;
+
+async function settleServer(env: Env): Promise<SettleResult> {
+  const t0 = nowMs();
+  const roundTripsMs: number[] = [];
+  let prompt = 0;
+  for (let i = 1; prompt < 3 && nowMs() - t0 < SETTLE_MAX_MS; i++) {
+    const sent = nowMs();
+    const token = `settle-${i}`;
+    const pong = env.observer.waitFor((l) => l.command === 'PONG' && l.params[l.params.length - 1] === token, SETTLE_MAX_MS, 'PONG');
+    env.observer.send(`PING ${token}`);
+    await pong;
+    const rtt = nowMs() - sent;
+    roundTripsMs.push(round(rtt) as number);
+    prompt = rtt < SETTLED_RTT_MS ? prompt + 1 : 0;
+    await sleep(100);
+  }
+  const waitedMs = round(nowMs() - t0) as number;
+  progress(`settle: the IRC server answered PING within ${SETTLED_RTT_MS} ms three times after ${waitedMs} ms`);
+  return { waitedMs, roundTripsMs: roundTripsMs.slice(0, 50) };
+}
+
 // ---- scenario: latency ----
 
 /** A latency run of one direction: what a throughput step reads (StepFigures), and more. */
@@ -943,7 +981,7 @@ function reportHeader(m: Machine): string {
 
 /** One run's sections (one N), headings at level 2. */
 function markdown(opts: Options, connect: ConnectResult | null, latency: DirectionResult[], throughput: ThroughputResult | null,
-  log: LogFindings, bridgeExit: string | null, profile: ProfileSummary | null): string {
+  log: LogFindings, bridgeExit: string | null, profile: ProfileSummary | null, settle: SettleResult | null = null): string {
   const lines: string[] = [];
   if (connect) {
     lines.push(`## connect: ${connect.n} Matrix users join (transactions of ${connect.batch})`);
@@ -994,6 +1032,11 @@ function markdown(opts: Options, connect: ConnectResult | null, latency: Directi
       lines.push(`| ${d.direction === 'matrix_to_irc' ? 'Matrix -> IRC' : 'IRC -> Matrix'} | ${d.rate} | ${d.sent} | ${d.received} | ` +
         `${d.lost} | ${fmt(l.p50)} | ${fmt(l.p90)} | ${fmt(l.p99)} | ${fmt(l.max)} | ${d.cpuMsPerMessage} |`);
     }
+    if (settle) {
+      lines.push('');
+      lines.push(`Before these runs the benchmark waited ${settle.waitedMs} ms after the connect until the IRC server answered ` +
+        `the observer's PING within ${SETTLED_RTT_MS} ms three times in a row (round trips: ${settle.roundTripsMs.join(', ')} ms).`);
+    }
     const notes = latency.filter((d) => d.duplicates > 0 || d.outOfOrder > 0)
       .map((d) => `${d.direction}: ${d.duplicates} duplicates, ${d.outOfOrder} out of order`);
     for (const d of latency) {
@@ -1020,6 +1063,7 @@ interface RunResult {
   n: number;
   floor: FloorResult | null;
   connect: ConnectResult | null;
+  settle: SettleResult | null;
   latency: DirectionResult[];
   throughput: ThroughputResult | null;
   bridgeLog: LogFindings;
@@ -1126,6 +1170,7 @@ async function runOnce(opts: Options, runDir: string, current: Current): Promise
   const started: Started = {};
   current.started = started;
   current.dir = dir;
+  let settle: SettleResult | null = null;
   let floor: FloorResult | null = null;
   let connect: ConnectResult | null = null;
   const latency: DirectionResult[] = [];
@@ -1152,6 +1197,10 @@ async function runOnce(opts: Options, runDir: string, current: Current): Promise
       connect = await scenarioConnect(env, opts.n, opts.batch);
     }
     if (opts.scenarios.includes('latency')) {
+      if (connect) {
+        env.timeline.phase = 'settle';
+        settle = await settleServer(env);
+      }
       env.timeline.phase = 'matrix_to_irc';
       latency.push(await matrixToIrc(env, opts.rate, opts.count, opts.senders));
       await sleep(1000);
@@ -1215,7 +1264,7 @@ async function runOnce(opts: Options, runDir: string, current: Current): Promise
     fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
   }
   return {
-    n: opts.n, floor, connect, latency, throughput, bridgeLog: log, bridgeExit, profile, error,
+    n: opts.n, floor, connect, settle, latency, throughput, bridgeLog: log, bridgeExit, profile, error,
     timeline: timeline?.points ?? [], failed: error !== null,
   };
 }
@@ -1270,7 +1319,7 @@ async function main(): Promise<number> {
   const runMd = (r: RunResult): string =>
     (r.floor ? floorMarkdown(r.floor).join('\n') + '\n' : '') +
     (opts.scenarios.some((sc) => sc !== 'floor')
-      ? markdown({ ...opts, n: r.n }, r.connect, r.latency, r.throughput, r.bridgeLog, r.bridgeExit, r.profile) : '') +
+      ? markdown({ ...opts, n: r.n }, r.connect, r.latency, r.throughput, r.bridgeLog, r.bridgeExit, r.profile, r.settle) : '') +
     (r.error ? `\n## run failed\n\n\`\`\`\n${r.error}\n\`\`\`\n` : '');
   let md: string;
   if (sweep) {
