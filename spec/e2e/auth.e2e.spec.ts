@@ -191,13 +191,19 @@ describe('SASL through the bridge, with identd (InspIRCd + Atheme + Synapse)', (
       };
       await say('!removepass', /^Forgot your credentials/);
       const own = 'own-pass-7219';
-      await say(`!cmd PRIVMSG NickServ :REGISTER ${own} alice@example.org`, /^Sent PRIVMSG/);
+      const sentAnswer = await say(`!cmd PRIVMSG NickServ :REGISTER ${own} alice@example.org`, /^Sent PRIVMSG/);
+      const registerEvent = lastSent;
+      expect(sentAnswer).toMatch(/held a password: the bridge redacted it/);
       // NickServ's answer comes to her as a direct chat from its ghost
       const fromServices = await alice.waitForInvite('@test_nickserv:localhost', WAIT, 'a direct chat from NickServ');
       await alice.joinRoom(fromServices);
       const reg = await alice.waitForEvent(fromServices, (x) => x.sender === '@test_nickserv:localhost' &&
         x.type === 'm.room.message' && /registered/i.test(String(x.content.body)), WAIT, 'NickServ\'s answer');
       report(`e2e auth: NickServ said: ${String(reg.content.body)}`);
+      expect(String(reg.content.body)).not.toContain(own); // masked if Atheme repeats it
+      const registerMessage = await alice.request<{ content: Record<string, unknown> }>('GET',
+        `/_matrix/client/v3/rooms/${encodeURIComponent(adminRoom)}/event/${encodeURIComponent(registerEvent)}`);
+      expect(registerMessage.content).toEqual({});
       const logBefore = bridgeLog().length;
       const stored = await say(`!storepass ${own}`, /^Stored your password/);
       const storepassEvent = lastSent;
