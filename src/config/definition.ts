@@ -210,7 +210,7 @@ export const configSchema = obj({
   }).doc('The HTTP listener the homeserver sends transactions and queries to.'),
   database: section({
     path: str().default('./data/bridge.db').doc('SQLite database file, created if missing.')
-      .risk('Holds mappings, credentials (encrypted) and queued messages: keep it private and back it up.'),
+      .risk('Holds mappings, credentials (encrypted) and queued messages: keep it private and back it up. Only the bridge may write it while it runs (it keeps mappings in memory).'),
     key_file: str().derive('credentials.key in the directory of path',
       (db) => (typeof db.path === 'string' ? join(dirname(db.path), 'credentials.key') : undefined))
       .doc('Key (32 random bytes) that encrypts stored IRC passwords and client keys (AES-256-GCM). Created with mode 0600 at first start; the bridge refuses to start when the file is readable by others or is not 32 bytes.')
