@@ -47,6 +47,15 @@ describe('SecretMask', () => {
     expect(m.mask('@alice:hs', 'secret-0 secret-1 secret-2 secret-9', t0 + 20)).toBe('secret-0 secret-1 ******** ********');
   });
 
+  test('users whose passwords expired are forgotten once there are many', () => {
+    const m = new SecretMask();
+    for (let i = 0; i < 1000; i++) {
+      m.remember(`@u${i}:hs`, ['hunter2'], 0);
+    }
+    m.remember('@late:hs', ['hunter2'], 11 * 60_000);
+    expect((m as unknown as { byUser: Map<string, unknown> }).byUser.size).toBe(1);
+  });
+
   test('the same password sent twice is kept once, with the later expiry', () => {
     const m = new SecretMask();
     m.remember('@alice:hs', ['hunter2'], 0);

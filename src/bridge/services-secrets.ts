@@ -61,6 +61,11 @@ export class SecretMask {
     } else {
       this.byUser.set(userId, kept.slice(-PER_USER));
     }
+    if (this.byUser.size > 1000) { // users who sent one and were never answered
+      for (const user of [...this.byUser.keys()]) {
+        this.live(user, now);
+      }
+    }
   }
 
   /** `text` with every password this user sent lately replaced by asterisks. */
