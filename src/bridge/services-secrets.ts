@@ -50,6 +50,9 @@ export class SecretMask {
 
   /** Passwords this user just sent to services. */
   remember(userId: string, secrets: readonly string[], now = Date.now()): void {
+    if (secrets.length === 0) {
+      return; // most messages: nothing to do
+    }
     const kept = this.live(userId, now).filter((k) => !secrets.includes(k.secret));
     for (const secret of secrets) {
       if (secret.length >= MIN_MASKED) {
