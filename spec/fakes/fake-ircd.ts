@@ -1,7 +1,7 @@
 /**
  * A scripted IRC server on loopback for connection specs. It records every line each client
  * sends, lets the test send lines to a client, and answers registration the way a small ircd
- * does: CAP LS (offering `caps`), CAP REQ (ACK everything offered), NICK (433 for nicks in
+ * does: CAP LS (offering `caps`), CAP REQ (ACK when all of it is offered, else NAK), NICK (433 for nicks in
  * `nicksInUse`), USER, and after CAP END (when CAP was started) 001-005 and 376.
  * With `register: false` it accepts the socket and stays silent (connect timeouts).
  */
@@ -203,7 +203,12 @@ export class FakeIrcClient {
           this.capPending = true;
           this.send(`:${this.opts.serverName} CAP * LS :${this.opts.caps.join(' ')}`);
         } else if (sub === 'REQ') {
-          this.send(`:${this.opts.serverName} CAP * ACK :${p[1] ?? ''}`);
+          // A REQ holds registration too; it is taken whole or not at all.
+          this.capPending = true;
+          const asked = (p[1] ?? '').split(' ').filter((c) => c !== '');
+          const offered = new Set(this.opts.caps.map((c) => c.split('=')[0]));
+          const all = asked.every((c) => offered.has(c.replace(/^-/, '')));
+          this.send(`:${this.opts.serverName} CAP * ${all ? 'ACK' : 'NAK'} :${p[1] ?? ''}`);
         } else if (sub === 'END') {
           this.capPending = false;
         }

@@ -16,17 +16,37 @@ function negotiation(wanted: string[], plan: SaslPlan): { cap: CapNegotiation; l
 const PLAIN: SaslPlan = { mechanism: 'PLAIN', account: 'acct', password: 'pw' };
 
 describe('CapNegotiation', () => {
-  test('a multi-line LS is read whole before one REQ of the wanted capabilities it offers', () => {
+  test('everything wanted is asked for with the LS: one ACK and CAP END, no second round trip', () => {
+    const { cap, lines } = negotiation(['batch', 'server-time', 'labeled-response'], null);
+    expect(lines).toEqual(['CAP LS 302', 'CAP REQ :batch server-time labeled-response']);
+    cap.onCap(['*', 'LS', 'batch server-time labeled-response multi-prefix'], false);
+    expect(lines).toHaveLength(2); // the answer to the REQ comes next
+    cap.onCap(['*', 'ACK', 'batch server-time labeled-response'], false);
+    expect(lines.slice(2)).toEqual(['CAP END']);
+    expect([...cap.enabled]).toEqual(['batch', 'server-time', 'labeled-response']);
+  });
+
+  test('a refused first request: the multi-line LS is read whole, then one REQ of what it offers', () => {
     const { cap, lines } = negotiation(['batch', 'server-time', 'labeled-response'], null);
     cap.onCap(['*', 'LS', '*', 'batch multi-prefix'], false);
-    expect(lines).toEqual(['CAP LS 302']);
     cap.onCap(['*', 'LS', 'server-time sts=port=6697'], false);
-    expect(lines.slice(1)).toEqual(['CAP REQ :batch server-time']);
+    expect(lines).toHaveLength(2);
+    cap.onCap(['*', 'NAK', 'batch server-time labeled-response'], false);
+    expect(lines.slice(2)).toEqual(['CAP REQ :batch server-time']);
     cap.onCap(['*', 'ACK', 'batch server-time'], false);
-    expect(lines.slice(2)).toEqual(['CAP END']);
+    expect(lines.slice(3)).toEqual(['CAP END']);
     expect([...cap.enabled]).toEqual(['batch', 'server-time']);
     // Only what the client wants is kept of the offer, with its value.
     expect([...cap.offered.keys()]).toEqual(['batch', 'server-time']);
+  });
+
+  test('a NAK that comes before the offer is whole waits for it', () => {
+    const { cap, lines } = negotiation(['batch', 'labeled-response'], null);
+    cap.onCap(['*', 'LS', '*', 'batch'], false);
+    cap.onCap(['*', 'NAK', 'batch labeled-response'], false);
+    expect(lines).toHaveLength(2);
+    cap.onCap(['*', 'LS', 'multi-prefix'], false);
+    expect(lines.slice(2)).toEqual(['CAP REQ :batch']);
   });
 
   test('an offer of thousands of capabilities keeps only the wanted ones', () => {
@@ -38,14 +58,20 @@ describe('CapNegotiation', () => {
     expect(lines.slice(1)).toEqual(['CAP REQ :sasl batch']);
   });
 
-  test('nothing wanted on offer: CAP END at once; a NAK ends it too', () => {
+  test('nothing wanted on offer: CAP END after the refusal; nothing wanted at all: no REQ; a second NAK ends it', () => {
     const a = negotiation(['batch'], null);
     a.cap.onCap(['*', 'LS', 'multi-prefix'], false);
-    expect(a.lines).toEqual(['CAP LS 302', 'CAP END']);
+    a.cap.onCap(['*', 'NAK', 'batch'], false);
+    expect(a.lines).toEqual(['CAP LS 302', 'CAP REQ :batch', 'CAP END']);
+    const none = negotiation([], null);
+    none.cap.onCap(['*', 'LS', 'multi-prefix'], false);
+    expect(none.lines).toEqual(['CAP LS 302', 'CAP END']);
     const b = negotiation(['batch', 'sasl'], PLAIN);
     b.cap.onCap(['*', 'LS', 'batch sasl'], false);
     b.cap.onCap(['*', 'NAK', 'batch sasl'], false);
-    expect(b.lines).toEqual(['CAP LS 302', 'CAP REQ :batch sasl', 'CAP END']);
+    expect(b.told).toEqual([]);
+    b.cap.onCap(['*', 'NAK', 'batch sasl'], false);
+    expect(b.lines).toEqual(['CAP LS 302', 'CAP REQ :batch sasl', 'CAP REQ :batch sasl', 'CAP END']);
     expect(b.told).toEqual(['unavailable capability_missing']);
   });
 
@@ -104,21 +130,25 @@ describe('CapNegotiation', () => {
     expect(lines.some((l) => l.startsWith('AUTHENTICATE'))).toBe(false);
   });
 
-  test('SASL not offered: told once, never requested; a challenge other than + is refused', () => {
+  test('SASL not offered: refused with the first request, told once, not asked again; a challenge other than + is refused', () => {
     const { cap, lines, told } = negotiation(['sasl', 'batch'], PLAIN);
     cap.onCap(['*', 'LS', 'batch'], false);
+    cap.onCap(['*', 'NAK', 'sasl batch'], false);
+    expect(told).toEqual(['unavailable capability_missing']);
     cap.onCap(['*', 'ACK', 'batch'], false);
     expect(told).toEqual(['unavailable capability_missing']);
-    expect(lines).toEqual(['CAP LS 302', 'CAP REQ :batch', 'CAP END']);
+    expect(lines).toEqual(['CAP LS 302', 'CAP REQ :sasl batch', 'CAP REQ :batch', 'CAP END']);
     expect(cap.onAuthenticate('+')).toBe(false);
   });
 
   test('before registration a CAP NEW is noted but asks for nothing; after it, wanted ones are asked for', () => {
     const { cap, lines } = negotiation(['batch', 'server-time', 'sasl'], null);
+    expect(lines).toEqual(['CAP LS 302', 'CAP REQ :batch server-time']); // no SASL planned: not asked for
     cap.onCap(['*', 'LS', 'batch'], false);
+    cap.onCap(['*', 'NAK', 'batch server-time'], false);
     cap.onCap(['*', 'NEW', 'server-time'], false);
     cap.onCap(['*', 'ACK', 'batch'], false);
-    expect(lines).toEqual(['CAP LS 302', 'CAP REQ :batch', 'CAP END']);
+    expect(lines.slice(2)).toEqual(['CAP REQ :batch', 'CAP END']);
     cap.onCap(['nick', 'NEW', 'server-time sasl other'], true);
     expect(lines.at(-1)).toBe('CAP REQ :server-time');
     cap.onCap(['nick', 'ACK', 'server-time'], true);
