@@ -2,9 +2,12 @@
  * The `floor` scenario: what the IRC server itself needs to take N clients into one channel,
  * without the bridge. N minimal raw clients (in the benchmark process) do what a puppet does on
  * the wire (CAP LS, NICK, USER, CAP END, then MODE +d and JOIN), at most `concurrency`
- * registering at once, against a fresh InspIRCd. They read every line they get (the JOINs of the
- * clients after them: N*N/2 lines in all) but do nothing with it. The time until all have joined
- * is the floor under the bridge's `connect` figure on the same machine and server.
+ * registering at once, against a fresh InspIRCd. Each takes the nick and username the bridge
+ * gives the benchmark's user i (`BenchUser<i>[m]`, `bench<i>`): the server's lines carry them
+ * to every member, so shorter ones would make the server's work, and the floor, smaller. They
+ * read every line they get (the JOINs of the clients after them: N*N/2 lines in all) but do
+ * nothing with it. The time until all have joined is the floor under the bridge's `connect`
+ * figure on the same machine and server.
  */
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -53,12 +56,12 @@ export async function scenarioFloor(dir: string, n: number, concurrency: number,
         }
         const i = ++started;
         const opened = nowMs();
-        const nick = `floor${i}`;
+        const nick = `BenchUser${i}[m]`;
         let rest = '';
         let isRegistered = false;
         let isJoined = false;
         const s = net.connect(ircd.port, '127.0.0.1', () => {
-          s.write(`CAP LS 302\r\nNICK ${nick}\r\nUSER f${i} 0 * :floor client\r\n`);
+          s.write(`CAP LS 302\r\nNICK ${nick}\r\nUSER bench${i} 0 * :floor client\r\n`);
         });
         sockets.push(s);
         s.on('error', () => undefined);

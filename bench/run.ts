@@ -2,7 +2,7 @@
  * `npm run bench`: starts InspIRCd (the e2e harness's starter), a fake homeserver and the built
  * bridge as its own process, then runs the selected scenarios and reports numbers (no pass/fail).
  *
- *   npm run bench -- [--scenarios connect,latency,throughput] [--n 100[,1000,...]] [--batch 50]
+ *   npm run bench -- [--scenarios connect,latency,throughput] [--n 100[,1000,...]] [--batch 100]
  *                    [--rate 50] [--count 500] [--rates 100,200,...] [--step-seconds 5]
  *                    [--out DIR] [--keep] [--log-level warn] [--profile]
  *   npm run bench -- --scenarios startup [--users 10000] [--rooms 1000] [--watch 30] [--hs-delay 0]
@@ -90,7 +90,7 @@ function parseOptions(argv: string[]): Options {
     options: {
       scenarios: { type: 'string', default: 'connect,latency' },
       n: { type: 'string' },
-      batch: { type: 'string', default: '50' },
+      batch: { type: 'string', default: '100' },
       rate: { type: 'string', default: '50' },
       count: { type: 'string', default: '500' },
       rates: { type: 'string', default: '100,200,350,500,700,1000' },
@@ -113,7 +113,7 @@ function parseOptions(argv: string[]): Options {
     allowPositionals: false,
   });
   if (values.help) {
-    out('npm run bench -- [--scenarios floor,connect,latency,throughput] [--n 100[,1000,...]] [--batch 50] [--rate 50] [--count 500] ' +
+    out('npm run bench -- [--scenarios floor,connect,latency,throughput] [--n 100[,1000,...]] [--batch 100] [--rate 50] [--count 500] ' +
       '[--rates 100,200,350,500,700,1000] [--step-seconds 5] [--out DIR] [--keep] [--log-level warn] [--profile] [--deaf auto|off] [--concurrency 50] [--senders 1] [--heap-snapshot]');
     out('npm run bench -- --scenarios startup [--users 10000] [--rooms 1000] [--watch 30] [--hs-delay 0] [--concurrency 50] [--profile]');
     process.exit(0);
