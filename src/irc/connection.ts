@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { ircLineParser, type IrcMessage } from 'irc-framework';
-import { CapNegotiation, type SaslPlan } from './cap';
+import { CapNegotiation } from './cap';
 import { type CaseMapping, ircEquals, ircFold, parseCaseMapping } from './casemap';
 import { decodeWireField, encodeWireText } from './encoding';
 import { Isupport } from './isupport';
@@ -25,18 +25,11 @@ import { buildLine } from './line';
 import { parseExtban } from './masks';
 import { type ModeRules, parseModeChanges } from './modes';
 import { SendQueue } from './send-queue';
+import { type IrcAuth, Identification } from './identification';
+import { type WhoisInfo, WhoisRequests } from './whois';
 
-/** What a WHOIS told about a nick (text decoded; empty strings where the server said nothing). */
-export interface WhoisInfo {
-  nick: string;
-  user: string;
-  host: string;
-  realname: string;
-  server: string;
-  account: string;
-  channels: string[];
-  idleSeconds: number | null;
-}
+export type { IrcAuth } from './identification';
+export type { WhoisInfo } from './whois';
 
 export interface IrcConnectionOptions {
   host: string;
@@ -75,25 +68,7 @@ export interface IrcConnectionOptions {
   keepaliveMs?: number;
 }
 
-/**
- * Identification to services. With a client certificate (over TLS) SASL EXTERNAL is used, else
- * SASL PLAIN with the password; when the server offers no SASL (or `mode` is 'nickserv'), the
- * password goes to NickServ IDENTIFY once registered.
- */
-export interface IrcAuth {
-  mode: 'auto' | 'sasl' | 'nickserv';
-  /** The account; null: the nick (NickServ) or the account the server derives (EXTERNAL). */
-  account: string | null;
-  password: string | null;
-  clientCert: { certificate: string; privateKey: string } | null;
-}
-
 const log = getLogger('irc.connection');
-
-/** How long NickServ has to answer an IDENTIFY before the attempt counts as failed. */
-const NICKSERV_TIMEOUT_MS = 30_000;
-const NICKSERV_OK = /you are now (identified|logged in|recognized)|password accepted|now identified/i;
-const NICKSERV_FAIL = /invalid password|incorrect password|password incorrect|not registered|isn't registered|authentication failed|access denied|failed to identify|unknown account|too many failed|frozen|suspended/i;
 
 /** The network refused this connection as banned (465, or an ERROR naming a K/G/Z-line):
  *  reconnecting would only repeat the refusal. */
@@ -153,13 +128,6 @@ const BOT_CAPS = new Set(['sasl', 'labeled-response', 'batch', 'cap-notify', 'mu
 const REFUSALS = new Set(['401', '403', '404', '405', '421', '431', '432', '433', '435', '436', '437', '438', '441', '442', '447',
   '471', '473', '474', '475', '476', '477', '482', '489', '520']);
 
-/** What a WHOIS in progress has gathered so far. */
-interface WhoisCollector {
-  info: WhoisInfo;
-  seen: boolean;
-  done: Array<(info: WhoisInfo | null) => void>;
-}
-
 export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private transport: LatinLineTransport | null = null;
   private cap: CapNegotiation | null = null;
@@ -168,8 +136,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   /** Registration in progress: what the next 001, refusal or close settles. */
   private registering: { nickAttempt: number; done(nick: string): void; fail(err: Error): void } | null = null;
   private keepalive: NodeJS.Timeout | null = null;
-  /** WHOIS answers being gathered, by folded nick. */
-  private readonly whoises = new Map<string, WhoisCollector>();
+  private readonly whoisRequests = new WhoisRequests((nick) => this.fold(nick));
   private queue: SendQueue;
   private _state: ConnectionState = 'idle';
   private selfUser = '';
@@ -193,21 +160,18 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   private quitSent = false;
   private selfHost = '';
   private readonly names = new Map<string, Array<{ nick: string; prefixes: string; ident?: string; host?: string }>>();
-  /** The SASL mechanism asked for at this registration, null when none. */
-  private saslMechanism: 'PLAIN' | 'EXTERNAL' | null = null;
-  /** SASL outcome so far: 'pending' from AUTHENTICATE until a 90x numeric settles it. */
-  private saslState: 'none' | 'pending' | 'done' = 'none';
-  /** The account from 900 while SASL is pending, reported with the 903. */
-  private loggedInAccount: string | null = null;
-  private saslMechs: string | null = null;
-  /** NickServ IDENTIFY sent, waiting for its answer, until this timer fires. */
-  private nickservTimer: NodeJS.Timeout | null = null;
+  private readonly identification: Identification;
   private identEntry: IdentEntry | null = null;
 
   constructor(private readonly opts: IrcConnectionOptions) {
     super();
     this.currentNick = opts.nick;
     this.queue = this.newQueue();
+    this.identification = new Identification(opts.auth ?? null, opts.tls, opts.nick, {
+      nick: () => this.nick,
+      privmsg: (target, text) => this.queue.push(buildLine('PRIVMSG', [target, text])),
+      told: (e) => this.emitEvent(e),
+    });
   }
 
   get state(): ConnectionState {
@@ -292,14 +256,12 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       };
       const transport = new LatinLineTransport();
       this.transport = transport;
-      const plan = this.saslPlan();
+      const plan = this.identification.plan();
       const wanted = new Set(this.opts.role === 'puppet' ? PUPPET_CAPS : BOT_CAPS);
       this.cap = new CapNegotiation(wanted, plan, {
         write: (line) => transport.writeLine(line),
-        saslUnavailable: (reason) => this.onSaslUnavailable(reason),
-        saslStarted: () => {
-          this.saslState = 'pending';
-        },
+        saslUnavailable: (reason) => this.identification.unavailable(reason),
+        saslStarted: () => this.identification.saslStarted(),
         ...(this.opts.registrationGate ? { beforeEnd: this.opts.registrationGate } : {}),
       });
       if (this.opts.role === 'puppet') {
@@ -367,10 +329,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     this.labels = this.cap?.enabled.has('labeled-response') ?? false;
     this.startKeepalive();
     this.emit('event', { type: 'registered', nick: this.currentNick });
-    if (this.saslMechanism !== null && this.saslState === 'none') {
-      this.onSaslUnavailable('capability_missing'); // the server never acknowledged sasl
-    }
-    this.identifyToNickServ();
+    this.identification.registered();
     this.registering.done(this.currentNick);
   }
 
@@ -422,70 +381,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
   /** Asks the server who `nick` is (WHOIS, through the send queue). Resolves with what it said,
    *  or null when there is no such nick, the connection is not registered, or no answer came. */
   whois(nick: string, timeoutMs = 10_000): Promise<WhoisInfo | null> {
-    const key = this.fold(nick);
-    let collector = this.whoises.get(key);
-    if (!collector) {
-      if (this._state !== 'registered' || !this.send('WHOIS', [nick])) {
-        return Promise.resolve(null);
-      }
-      collector = { seen: false, done: [], info: { nick, user: '', host: '', realname: '', server: '', account: '',
-        channels: [], idleSeconds: null } };
-      this.whoises.set(key, collector);
-    }
-    const waiting = collector;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const i = waiting.done.indexOf(finish);
-        if (i >= 0) {
-          waiting.done.splice(i, 1);
-        }
-        if (waiting.done.length === 0 && this.whoises.get(key) === waiting) {
-          this.whoises.delete(key);
-        }
-        resolve(null);
-      }, timeoutMs);
-      const finish = (info: WhoisInfo | null): void => {
-        clearTimeout(timer);
-        resolve(info);
-      };
-      waiting.done.push(finish);
-    });
-  }
-
-  /** One line of a WHOIS answer (311, 312, 317, 319, 330), its end (318) or 401. */
-  private onWhoisLine(command: string, p: readonly string[]): void {
-    const key = this.fold(p[1] ?? '');
-    const w = this.whoises.get(key);
-    if (!w) {
-      return;
-    }
-    const info = w.info;
-    switch (command) {
-      case '311': // <me> <nick> <user> <host> * :<realname>
-        w.seen = true;
-        info.nick = p[1] ?? info.nick;
-        info.user = p[2] ?? '';
-        info.host = p[3] ?? '';
-        info.realname = p[p.length - 1] ?? '';
-        return;
-      case '312': // <me> <nick> <server> :<info>
-        info.server = p[2] ?? '';
-        return;
-      case '317': { // <me> <nick> <idle> <signon> :seconds idle
-        const idle = Number(p[2]);
-        info.idleSeconds = Number.isFinite(idle) ? idle : null;
-        return;
-      }
-      case '319': // <me> <nick> :<channels> (may come in several lines)
-        info.channels.push(...(p[2] ?? '').split(' ').filter((c) => c !== ''));
-        return;
-      case '330': // <me> <nick> <account> :is logged in as
-        info.account = p[2] ?? '';
-        return;
-      default: // 318 end, 401 no such nick
-        this.whoises.delete(key);
-        w.done.forEach((finish) => finish(command === '318' && w.seen ? info : null));
-    }
+    return this.whoisRequests.ask(nick, () => this._state === 'registered' && this.send('WHOIS', [nick]), timeoutMs);
   }
 
   /**
@@ -617,10 +513,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       this.opts.ident?.remove(this.identEntry);
       this.identEntry = null;
     }
-    if (this.nickservTimer) {
-      clearTimeout(this.nickservTimer);
-      this.nickservTimer = null;
-    }
+    this.identification.close();
     if (this.keepalive) {
       clearInterval(this.keepalive);
       this.keepalive = null;
@@ -632,9 +525,7 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     this._state = 'closed';
     this.queue.clear();
     [...this.confirms.values()].forEach((finish) => finish(false));
-    const whoises = [...this.whoises.values()];
-    this.whoises.clear();
-    whoises.forEach((w) => w.done.forEach((finish) => finish(null)));
+    this.whoisRequests.cancelAll();
     if (wasRegistered) {
       this.emit('event', { type: 'closed', reason, banned: this.banned });
     }
@@ -778,28 +669,28 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
         return;
       case 'AUTHENTICATE':
         if (!this.cap?.onAuthenticate(p[0] ?? '')) {
-          this.settleSasl(false, 'the server asked for a SASL step this bridge does not know');
+          this.identification.settleSasl(false, 'the server asked for a SASL step this bridge does not know');
           this.cap?.end();
         }
         return;
       case '900': // RPL_LOGGEDIN <nick> <mask> <account> :text
-        this.onLoggedIn(p[2] ?? '');
+        this.identification.loggedIn(p[2] ?? '');
         return;
       case '903': // RPL_SASLSUCCESS
       case '907': // ERR_SASLALREADY
-        this.settleSasl(true, p[p.length - 1] ?? '');
+        this.identification.settleSasl(true, p[p.length - 1] ?? '');
         this.cap?.end();
         return;
       case '902': // ERR_NICKLOCKED
       case '904': // ERR_SASLFAIL
       case '905': // ERR_SASLTOOLONG
       case '906': // ERR_SASLABORTED
-        this.settleSasl(false, `${p[p.length - 1] ?? 'SASL authentication failed'} (${command})` +
-          (this.saslMechs ? `; the server offers ${this.saslMechs}` : ''));
+        this.identification.settleSasl(false,
+          this.identification.failureText(p[p.length - 1] ?? 'SASL authentication failed', command));
         this.cap?.end();
         return;
       case '908': // RPL_SASLMECHS <nick> <mechanisms> :are available SASL mechanisms
-        this.saslMechs = p[1] ?? null;
+        this.identification.mechanisms = p[1] ?? null;
         return;
       case '311':
       case '312':
@@ -807,111 +698,20 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
       case '318':
       case '319':
       case '330':
-        this.onWhoisLine(command, p);
+        this.whoisRequests.onLine(command, p);
         return;
       default:
     }
     if (command === '401') {
-      this.onWhoisLine(command, p);
-      if (this.nickservTimer && this.fold(p[1] ?? '') === this.fold('NickServ')) {
-        this.settleNickServ(false, null, 'there is no NickServ on this network (401)');
+      this.whoisRequests.onLine(command, p);
+      if (this.identification.waitingForNickServ && this.fold(p[1] ?? '') === this.fold('NickServ')) {
+        this.identification.noNickServ();
         return;
       }
     }
     if (REFUSALS.has(command) && this._state === 'registered') {
       this.emitEvent({ type: 'refused', code: command, target: p[1] ?? '', reason: p[p.length - 1] ?? '' });
     }
-  }
-
-  /** The SASL mechanism and credentials for this connection, if any: EXTERNAL with a client
-   *  certificate over TLS, else PLAIN with the password. */
-  private saslPlan(): SaslPlan {
-    const auth = this.opts.auth;
-    if (!auth || auth.mode === 'nickserv') {
-      return null;
-    }
-    if (auth.clientCert && this.opts.tls) {
-      this.saslMechanism = 'EXTERNAL';
-      return { mechanism: 'EXTERNAL' };
-    }
-    if (auth.password !== null) {
-      this.saslMechanism = 'PLAIN';
-      return { mechanism: 'PLAIN', account: auth.account ?? this.opts.nick, password: auth.password };
-    }
-    return null;
-  }
-
-  /** 900 RPL_LOGGEDIN: with SASL its account is reported with the 903; after a NickServ
-   *  IDENTIFY it settles that. */
-  private onLoggedIn(account: string): void {
-    if (this.saslState === 'pending') {
-      this.loggedInAccount = account;
-    } else if (this.nickservTimer) {
-      this.settleNickServ(true, account, '');
-    }
-  }
-
-  private settleSasl(ok: boolean, text: string): void {
-    if (this.saslState !== 'pending' || this.saslMechanism === null) {
-      return;
-    }
-    this.saslState = 'done';
-    this.emitEvent({ type: 'auth', ok, mechanism: this.saslMechanism,
-      account: ok ? this.loggedInAccount ?? this.opts.auth?.account ?? null : null, reason: ok ? '' : text });
-  }
-
-  /** SASL was not tried: the server offers no SASL, or not our mechanism. */
-  private onSaslUnavailable(reason: 'capability_missing' | 'unsupported_mechanism'): void {
-    const auth = this.opts.auth;
-    const canNickServ = auth?.mode === 'auto' && auth.password !== null;
-    this.saslState = 'done';
-    if (!canNickServ && this.saslMechanism) {
-      this.emitEvent({ type: 'auth', ok: false, mechanism: this.saslMechanism, account: null,
-        reason: reason === 'capability_missing' ? 'the server offers no SASL'
-          : `the server does not offer SASL ${this.saslMechanism}${this.saslMechs ? ` (only ${this.saslMechs})` : ''}` });
-    } else {
-      this.saslMechanism = null; // NickServ once registered
-    }
-  }
-
-  /** After registration: IDENTIFY to NickServ when SASL was not used and a password is known. */
-  private identifyToNickServ(): void {
-    const auth = this.opts.auth;
-    if (auth && auth.password === null && auth.clientCert !== null && !this.opts.tls && auth.mode !== 'nickserv') {
-      this.emitEvent({ type: 'auth', ok: false, mechanism: 'EXTERNAL', account: null,
-        reason: 'a client certificate can only be used over TLS, and this network is configured without it' });
-      return;
-    }
-    if (!auth || auth.password === null || this.saslMechanism !== null || auth.mode === 'sasl') {
-      return;
-    }
-    const params = auth.account ? [auth.account, auth.password] : [auth.password];
-    if (params.some((x) => /[\s\r\n\0]/.test(x) || x === '')) {
-      this.emitEvent({ type: 'auth', ok: false, mechanism: 'NICKSERV', account: null,
-        reason: 'the account or password contains a space or line break, which NickServ IDENTIFY cannot carry' });
-      return;
-    }
-    this.nickservTimer = setTimeout(() => this.settleNickServ(false, null, 'NickServ did not answer'), NICKSERV_TIMEOUT_MS);
-    this.nickservTimer.unref();
-    this.queue.push(buildLine('PRIVMSG', ['NickServ', `IDENTIFY ${params.join(' ')}`]));
-  }
-
-  private onNickServNotice(text: string): void {
-    const plain = text.replace(/[\x02\x0f\x16\x1d\x1f]|\x03\d{0,2}(,\d{1,2})?/g, '');
-    if (NICKSERV_OK.test(plain)) {
-      this.settleNickServ(true, this.opts.auth?.account ?? null, '');
-    } else if (NICKSERV_FAIL.test(plain)) {
-      this.settleNickServ(false, null, plain);
-    }
-  }
-
-  private settleNickServ(ok: boolean, account: string | null, reason: string): void {
-    if (!this.nickservTimer) {
-      return;
-    }
-    clearTimeout(this.nickservTimer);
-    this.nickservTimer = null;
-    this.emitEvent({ type: 'auth', ok, mechanism: 'NICKSERV', account: ok ? account || this.opts.auth?.account || this.nick : null, reason });
   }
 
   private registerIdent(socket: Socket): void {
@@ -1095,8 +895,9 @@ export class IrcConnection extends EventEmitter<{ event: [IrcEvent] }> {
     if (!from.nick) {
       return; // server notice
     }
-    if (this.nickservTimer && kind === 'notice' && this.fold(from.nick) === this.fold('NickServ') && !this.isChannel(target)) {
-      this.onNickServNotice(text);
+    if (this.identification.waitingForNickServ && kind === 'notice' && this.fold(from.nick) === this.fold('NickServ') &&
+      !this.isChannel(target)) {
+      this.identification.nickServNotice(text);
       return; // services chatter about our own IDENTIFY is not a conversation
     }
     const t = m.tags['time'] ? Date.parse(m.tags['time']) : NaN;
